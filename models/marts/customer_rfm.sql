@@ -1,0 +1,118 @@
+-- One row per customer with at least one purchase invoice holding a merchandise line with a valid
+-- price: recency, frequency and monetary features, classic RFM quintile scores and RFM segment.
+
+with
+
+netted_lines as (
+
+    select * from {{ ref('int_invoice_lines_netted') }}
+
+),
+
+segment_rules as (
+
+    select * from {{ ref('rfm_segment_rules') }}
+
+),
+
+as_of as (
+
+    select {{ as_of_date() }} as as_of_date
+
+),
+
+-- A customer's country is where most of their purchase invoices were sent; ties go alphabetically.
+customer_countries as (
+
+    select
+        customer_id,
+        country
+
+    from netted_lines
+    where line_type = 'purchase'
+    group by customer_id, country
+    qualify row_number() over (
+        partition by customer_id
+        order by count(distinct invoice_no) desc, country nulls last
+    ) = 1
+
+),
+
+customer_totals as (
+
+    select
+        customer_id,
+        min(invoiced_at) filter (where line_type = 'purchase') as first_purchase_at,
+        max(invoiced_at) filter (where line_type = 'purchase') as last_purchase_at,
+        count(distinct invoice_no) filter (where line_type = 'purchase') as frequency,
+        sum(gross_value) as gross_spend,
+        sum(cancelled_value) as cancelled_spend,
+        sum(unmatched_value) as unmatched_cancellation_value,
+        sum(net_value) as monetary
+
+    from netted_lines
+    group by customer_id
+    having count(*) filter (where line_type = 'purchase') > 0
+
+),
+
+features as (
+
+    select
+        ---------- ids
+        customer_totals.customer_id,
+        customer_countries.country,
+
+        ---------- timestamps
+        customer_totals.first_purchase_at,
+        customer_totals.last_purchase_at,
+        as_of.as_of_date,
+
+        ---------- rfm features
+        date_diff('day', cast(customer_totals.last_purchase_at as date), as_of.as_of_date) as recency_days,
+        customer_totals.frequency,
+        customer_totals.monetary,
+        cast(customer_totals.monetary / customer_totals.frequency as decimal(18, 3)) as avg_order_value,
+        date_diff('day', cast(customer_totals.first_purchase_at as date), as_of.as_of_date) as tenure_days,
+
+        ---------- money
+        customer_totals.gross_spend,
+        customer_totals.cancelled_spend,
+        customer_totals.unmatched_cancellation_value
+
+    from customer_totals
+    cross join as_of
+    left join customer_countries
+        on customer_totals.customer_id = customer_countries.customer_id
+
+),
+
+scored as (
+
+    select
+        *,
+        {{ quintile_score('recency_days', higher_is_better=false) }} as r_score,
+        {{ quintile_score('frequency') }} as f_score,
+        {{ quintile_score('monetary') }} as m_score
+
+    from features
+
+),
+
+-- The first rule (by priority) whose R and F score ranges hold the customer names their segment.
+segmented as (
+
+    select
+        scored.*,
+        scored.r_score::varchar || scored.f_score::varchar || scored.m_score::varchar as rfm_cell,
+        segment_rules.rfm_segment
+
+    from scored
+    left join segment_rules
+        on scored.r_score between segment_rules.r_score_min and segment_rules.r_score_max
+        and scored.f_score between segment_rules.f_score_min and segment_rules.f_score_max
+    qualify row_number() over (partition by scored.customer_id order by segment_rules.priority) = 1
+
+)
+
+select * from segmented

@@ -1,0 +1,68 @@
+-- One row per outcome: what became of every input line. The input lines add up to the file's lines.
+
+with
+
+lines as (
+
+    select * from {{ ref('stg_retail__invoice_lines') }}
+
+),
+
+outcomes as (
+
+    select * from (values
+        ('purchase', true, 'Purchase line used for spend and frequency'),
+        ('cancellation', true, 'Cancellation line netted against the customer''s earlier purchases'),
+        ('duplicate_copy', false, 'Extra copy of a line identical in every column; one copy is kept'),
+        ('unparseable', false, 'A required value is missing or cannot be parsed (see parse_error)'),
+        ('missing_customer', false, 'No customer id: cannot be attributed to a customer'),
+        ('non_merchandise', false, 'Postage, fee, discount, manual, voucher or bad-debt code'),
+        ('stock_adjustment', false, 'Negative quantity on an invoice that is not a cancellation'),
+        ('invalid_price', false, 'Unit price zero or negative'),
+        ('invalid_quantity', false, 'Zero quantity, or a positive quantity on a cancellation invoice')
+    ) as outcome_list (outcome, is_kept, explanation)
+
+),
+
+counted as (
+
+    select
+        line_status as outcome,
+        sum(1) as input_lines,
+        sum(line_value) as line_value
+
+    from lines
+    group by line_status
+
+    union all
+
+    select
+        'duplicate_copy' as outcome,
+        sum(duplicate_count) as input_lines,
+        sum(duplicate_count * line_value) as line_value
+
+    from lines
+
+),
+
+accounted as (
+
+    select
+        outcomes.outcome,
+        outcomes.is_kept,
+        outcomes.explanation,
+        coalesce(counted.input_lines, 0)::bigint as input_lines,
+        coalesce(counted.line_value, 0)::decimal(18, 3) as line_value
+
+    from outcomes
+    left join counted
+        on outcomes.outcome = counted.outcome
+
+)
+
+select
+    *,
+    input_lines / sum(input_lines) over () as share_of_input_lines
+
+from accounted
+order by is_kept desc, input_lines desc
