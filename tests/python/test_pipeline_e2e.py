@@ -178,3 +178,13 @@ def test_as_of_date_var_moves_recency_and_tenure(copy_of_build, tmp_path):
     shift = (pd.Timestamp("2012-06-30").date() - default_as_of).days
     after = dict(copy_of_build.query("select customer_id, recency_days from customer_rfm"))
     assert shift > 0 and after == {c: r + shift for c, r in before.items()}
+
+
+def test_summary_prints_the_headline_figures(generated_build, capsys):
+    from customer_segments.summary import main
+
+    assert main([str(generated_build.db_path)]) == 0
+    printed = capsys.readouterr().out
+    file_lines = len(pd.read_parquet(generated_build.data_path))
+    assert f"| input_lines | {file_lines:,} |" in printed
+    assert printed.count("\n| ") >= 4 + 7  # a row per segment and per figure
