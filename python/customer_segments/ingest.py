@@ -168,7 +168,7 @@ def transactions_sql(
     invoiced_at, unit_price, customer_id, country, parse_error.
     """
     if not os.path.exists(path):
-        raise InputError(f"{path}: transactions file not found (set the dbt var transactions_path or env SEGMENTS_DATA)")
+        raise InputError(f"{path}: transactions file not found (set the dbt var transactions_path or env SEGMENTS_DATA; `make data` writes the embedded default)")
     if os.path.getsize(path) == 0:
         raise InputError(f"{path}: transactions file is empty")
     source, params = _read_source(con, path)
