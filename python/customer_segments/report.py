@@ -210,7 +210,7 @@ def scatter_3d(report: Report) -> Section | None:
         for name, group in customers.groupby("segment_name", sort=False)
     ])
     figure.update_layout(scene={"xaxis_title": "recency (z)", "yaxis_title": "frequency (z)", "zaxis_title": "net spend (z)"},
-                         title="Customers in standardized log R/F/M space")
+                         title="Customers in standardized log R/F/M space", legend={"itemsizing": "constant"})
     return Section("Customers in feature space",
                    f"Each dot is a customer (at most {SCATTER_MAX_CUSTOMERS:,}, a fixed-seed sample), on the "
                    "standardized log features K-means clusters. Drag to rotate.",

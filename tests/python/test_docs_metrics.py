@@ -86,12 +86,14 @@ def mf_query(docs, tmp_path: Path, group_by: str) -> pd.DataFrame:
         (project / name).symlink_to(ROOT / name)
     shutil.copyfile(target / "semantic_manifest.json", project / "target" / "semantic_manifest.json")
     out = tmp_path / "result.csv"
-    env = {**os.environ, "SEGMENTS_DB": str(build.db_path), "DBT_PROJECT_DIR": str(project),
+    # The profile's read-only `published` target, as next to BI tools holding the file open.
+    env = {**os.environ, "SEGMENTS_PUBLISHED": str(build.db_path), "DBT_TARGET": "published", "DBT_PROJECT_DIR": str(project),
            "DBT_PROFILES_DIR": str(project), "DBT_LOG_PATH": str(tmp_path / "logs"), "DO_NOT_TRACK": "1"}
     # Offline also keeps mf's update check (a request to the package index) from leaving the machine.
     result = subprocess.run(offline([str(MF), "query", "--metrics", METRICS, "--group-by", group_by, "--csv", str(out)]),
                             cwd=project, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and out.exists(), (result.stdout + result.stderr)[-4000:]
+    assert not Path(f"{build.db_path}.wal").exists()
     return pd.read_csv(out)
 
 
