@@ -19,7 +19,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
@@ -28,10 +27,9 @@ import re
 import sys
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
-from customer_segments.publish import published_path
+from customer_segments.publish import connect_published, run_reader_cli
 
 KEY_ENV = "SEGMENTS_EXPORT_HMAC_KEY"
 #: Shorter keys make the pseudonyms guessable by brute force over the small space of customer numbers.
@@ -112,9 +110,7 @@ def prepare(customers: pd.DataFrame, key: bytes | None) -> tuple[pd.DataFrame, s
 def write_exports(db_path: Path, out_dir: Path, key: bytes | None) -> list[Path]:
     """Write one CSV and one parquet per segment, README.txt and manifest.json; return the paths."""
     db_path, out_dir = Path(db_path), Path(out_dir)
-    if not db_path.is_file():
-        raise FileNotFoundError(f"{db_path}: published database not found; run `python -m customer_segments.publish`")
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect_published(db_path) as con:
         customers = con.execute(EXPORT_SQL).df()
     rows, statement = prepare(customers, key)
     rows.insert(1, "id_kind", "hmac-sha256 pseudonym" if key else "raw customer number")
@@ -143,19 +139,14 @@ def write_exports(db_path: Path, out_dir: Path, key: bytes | None) -> list[Path]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=f"Per-segment customer lists (CSV and parquet). Set {KEY_ENV} "
-                                                 "to pseudonymise customer ids with HMAC-SHA256.")
-    parser.add_argument("--db", type=Path, default=None, help="default: $SEGMENTS_PUBLISHED or customer_segments.duckdb")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
     key = os.environ.get(KEY_ENV, "").encode() or None
-    try:
-        paths = write_exports(args.db or published_path(), args.out, key)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{len(paths)} files written to {args.out}: {'pseudonymised' if key else 'RAW'} customer ids")
-    return 0
+
+    def export(db: Path, out: Path) -> str:
+        paths = write_exports(db, out, key)
+        return f"{len(paths)} files written to {out}: {'pseudonymised' if key else 'RAW'} customer ids"
+
+    return run_reader_cli(f"Per-segment customer lists (CSV and parquet). Set {KEY_ENV} to pseudonymise "
+                          "customer ids with HMAC-SHA256.", DEFAULT_OUT, export, argv)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -41,6 +42,33 @@ def working_path(environ: dict[str, str] | None = None) -> Path:
 def published_path(environ: dict[str, str] | None = None) -> Path:
     """The served file: env ``SEGMENTS_PUBLISHED`` or :data:`DEFAULT_PUBLISHED`."""
     return Path((environ if environ is not None else os.environ).get("SEGMENTS_PUBLISHED", DEFAULT_PUBLISHED))
+
+
+def connect_published(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a published file, with a clear error when it is not there."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: published database not found; run `python -m customer_segments.publish`")
+    return duckdb.connect(str(path), read_only=True)
+
+
+def run_reader_cli(description: str, default_out: Path, action: Callable[[Path, Path], str],
+                   argv: list[str] | None = None) -> int:
+    """The command line shared by the readers of the published file (report, exports).
+
+    ``action(db_path, out_path)`` does the work and returns what to print; its FileNotFoundError or
+    ValueError becomes a one-line error and exit code 2.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--db", type=Path, default=None, help=f"default: $SEGMENTS_PUBLISHED or {DEFAULT_PUBLISHED}")
+    parser.add_argument("--out", type=Path, default=default_out, help=f"default: {default_out}")
+    args = parser.parse_args(argv)
+    try:
+        print(action(args.db or published_path(), args.out))
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -13,7 +13,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import html
 import sys
 from collections.abc import Callable
@@ -26,7 +25,7 @@ import plotly.graph_objects as go
 import plotly.offline
 from plotly.subplots import make_subplots
 
-from customer_segments.publish import published_path
+from customer_segments.publish import connect_published, run_reader_cli
 
 DEFAULT_OUT = Path("reports/customer_segments.html")
 #: Customers drawn in the 3-D scatter: enough to see the shapes, small enough for any browser.
@@ -442,11 +441,8 @@ def render(report: Report, source: str) -> str:
 
 def write_report(db_path: Path, out_path: Path) -> Path:
     """Read ``db_path`` read-only and write the report to ``out_path`` (directories created)."""
-    db_path = Path(db_path)
-    if not db_path.is_file():
-        raise FileNotFoundError(f"{db_path}: published database not found; run `python -m customer_segments.publish`")
-    with duckdb.connect(str(db_path), read_only=True) as con:
-        page = render(Report(con), db_path.name)
+    with connect_published(db_path) as con:
+        page = render(Report(con), Path(db_path).name)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")
@@ -454,17 +450,8 @@ def write_report(db_path: Path, out_path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the offline HTML report from the published database.")
-    parser.add_argument("--db", type=Path, default=None, help="default: $SEGMENTS_PUBLISHED or customer_segments.duckdb")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
-    try:
-        out = write_report(args.db or published_path(), args.out)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"report written to {out}")
-    return 0
+    return run_reader_cli("Write the offline HTML report from the published database.", DEFAULT_OUT,
+                          lambda db, out: f"report written to {write_report(db, out)}", argv)
 
 
 if __name__ == "__main__":
