@@ -138,6 +138,11 @@ def test_report_shows_the_published_figures(core_report, published_build):
         assert f"<td>{name}</td>" in page and actions in page
 
 
+def test_same_database_same_report(core_report, published_build, tmp_path):
+    again = write_report(published_build.db_path, tmp_path / "again.html")
+    assert again.read_bytes() == core_report.read_bytes()
+
+
 def test_report_is_self_contained(core_report):
     page = core_report.read_text()
     # Nothing loaded from elsewhere: no external script, stylesheet, image or frame.
