@@ -1,5 +1,6 @@
-# Two commands on a fresh machine: `make demo` (set up, generate the embedded data, dbt build) and
-# `make test` (set up and run the whole test suite). Everything runs offline.
+# Two commands on a fresh machine: `make demo` (set up, generate the embedded data, build and publish
+# customer_segments.duckdb, write the report and the campaign exports) and `make test` (set up and run
+# the whole test suite). Everything runs offline.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,9 +8,9 @@ DUCKDB1_VERSION := 1.5.6
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo setup data build test bench clean
+.PHONY: demo setup data build publish report exports browser test bench clean
 
-demo: setup data build
+demo: setup data publish report exports
 
 setup: $(VENV)/.installed
 
@@ -24,11 +25,32 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 data: setup
 	$(BIN)/python -m customer_segments.generate --out data/generated
 
+# dbt writes the working file customer_segments.build.duckdb; readers never see it.
 build: setup
 	$(BIN)/dbt build
 
-test: setup
+# dbt build into the working file, then, only if every model and test passed, atomic replace of the
+# published customer_segments.duckdb (SEGMENTS_PUBLISHED) that BI tools hold open.
+publish: setup
+	$(BIN)/python -m customer_segments.publish
+
+report: setup
+	$(BIN)/python -m customer_segments.report
+
+exports: setup
+	$(BIN)/python -m customer_segments.exports
+
+# The report's test drives a real headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: install Debian's package (sudo apt-get install chromium); the report test needs it" >&2; exit 1; \
+	  fi; }
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf target logs data/generated customer_segments.duckdb $(VENV)
+	rm -rf target logs data/generated customer_segments.duckdb customer_segments.build.duckdb reports exports $(VENV)

@@ -88,3 +88,15 @@ def real_build(tmp_path_factory, real_data) -> Build:
     build = dbt_build(tmp_path_factory.mktemp("real"), real_data)
     assert build.returncode == 0, build.output[-5000:]
     return build
+
+
+@pytest.fixture(scope="session")
+def published_build(tmp_path_factory, generated_build) -> Build:
+    """The generated build published as readers get it (customer_segments.publish), in its own directory."""
+    from customer_segments.publish import publish
+
+    work = tmp_path_factory.mktemp("publish")
+    working = work / "working.duckdb"
+    shutil.copyfile(generated_build.db_path, working)
+    published = publish(working, work / "served" / "customer_segments.duckdb")
+    return Build(published, generated_build.data_path, generated_build.returncode, generated_build.output)

@@ -1,0 +1,126 @@
+"""Docs, exposures and the semantic layer: `dbt docs generate` works with no network, every mart and
+column is described, and `mf query` answers the metrics by segment, country and month, matching SQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, Build, run_dbt
+
+pytestmark = pytest.mark.dbt
+
+MF = Path(sys.executable).parent / "mf"
+METRICS = "net_revenue,orders,customers,average_order_value"
+
+
+def offline(command: list[str]) -> list[str]:
+    """The command inside a fresh network namespace with no interface up, when the machine allows it."""
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
+        return [unshare, "-rn", *command]
+    return command
+
+
+@pytest.fixture(scope="module")
+def docs(generated_build, tmp_path_factory) -> tuple[Build, Path]:
+    """`dbt docs generate`, offline, on a copy of the generated build; returns the copy and target/."""
+    work = tmp_path_factory.mktemp("docs")
+    db_path = work / "segments.duckdb"
+    shutil.copyfile(generated_build.db_path, db_path)
+    env = {**os.environ, "SEGMENTS_DB": str(db_path), "DO_NOT_TRACK": "1"}
+    result = subprocess.run(
+        offline([str(Path(sys.executable).parent / "dbt"), "docs", "generate", "--target-path", str(work / "target"),
+                 "--log-path", str(work / "logs"), "--vars", json.dumps({"transactions_path": str(generated_build.data_path)})]),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return Build(db_path, generated_build.data_path, 0, result.stdout), work / "target"
+
+
+def test_docs_site_is_generated_offline(docs):
+    _, target = docs
+    assert (target / "index.html").stat().st_size > 100_000
+    catalog = json.loads((target / "catalog.json").read_text())
+    assert "model.customer_segments.customer_orders" in catalog["nodes"]
+
+
+def test_every_mart_and_column_is_described(docs):
+    _, target = docs
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    marts = {key: node for key, node in manifest["nodes"].items()
+             if node["resource_type"] == "model" and node["original_file_path"].startswith("models/marts/")}
+    assert {"customer_rfm", "customer_segments", "segment_profiles", "customer_orders"} <= {n["name"] for n in marts.values()}
+    undescribed = []
+    for key, node in marts.items():
+        if not node["description"].strip():
+            undescribed.append(node["name"])
+        for column in catalog["nodes"][key]["columns"]:
+            if not node["columns"].get(column, {}).get("description", "").strip():
+                undescribed.append(f"{node['name']}.{column}")
+    assert undescribed == []
+
+
+def test_report_and_exports_are_exposures(docs):
+    _, target = docs
+    exposures = json.loads((target / "manifest.json").read_text())["exposures"]
+    depends = {e["name"]: set(e["depends_on"]["nodes"]) for e in exposures.values()}
+    assert "model.customer_segments.segment_profiles" in depends["segment_report"]
+    assert "model.customer_segments.customer_segments" in depends["campaign_exports"]
+
+
+def mf_query(docs, tmp_path: Path, group_by: str) -> pd.DataFrame:
+    """`mf query` as a user runs it. mf reads <project>/target/semantic_manifest.json, so it runs from
+    a project directory that links to ours and holds the target/ generated above."""
+    build, target = docs
+    project = tmp_path / "project"
+    (project / "target").mkdir(parents=True)
+    for name in ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests"):
+        (project / name).symlink_to(ROOT / name)
+    shutil.copyfile(target / "semantic_manifest.json", project / "target" / "semantic_manifest.json")
+    out = tmp_path / "result.csv"
+    # The profile's read-only `published` target, as next to BI tools holding the file open.
+    env = {**os.environ, "SEGMENTS_PUBLISHED": str(build.db_path), "DBT_TARGET": "published", "DBT_PROJECT_DIR": str(project),
+           "DBT_PROFILES_DIR": str(project), "DBT_LOG_PATH": str(tmp_path / "logs"), "DO_NOT_TRACK": "1"}
+    # Offline also keeps mf's update check (a request to the package index) from leaving the machine.
+    result = subprocess.run(offline([str(MF), "query", "--metrics", METRICS, "--group-by", group_by, "--csv", str(out)]),
+                            cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and out.exists(), (result.stdout + result.stderr)[-4000:]
+    assert not Path(f"{build.db_path}.wal").exists()
+    return pd.read_csv(out)
+
+
+def test_mf_query_by_segment_matches_the_marts(docs, tmp_path):
+    build, _ = docs
+    result = mf_query(docs, tmp_path, "order__segment_name").set_index("order__segment_name")
+    expected = pd.DataFrame(build.query("""
+        select segment_name,
+               sum(net_value)::double as net_revenue,
+               count(*) filter (where invoice_type = 'purchase') as orders,
+               count(distinct customer_id) filter (where invoice_type = 'purchase') as customers
+        from customer_orders group by segment_name
+    """), columns=["segment_name", "net_revenue", "orders", "customers"]).set_index("segment_name")
+    assert set(result.index) == set(expected.index)
+    for name, row in expected.iterrows():
+        assert result.loc[name, "net_revenue"] == pytest.approx(row.net_revenue)
+        assert result.loc[name, "orders"] == row.orders and result.loc[name, "customers"] == row.customers
+        assert result.loc[name, "average_order_value"] == pytest.approx(row.net_revenue / row.orders)
+    # The semantic layer agrees with the segment profiles.
+    for name, revenue in build.query("select segment_name, net_revenue::double from segment_profiles"):
+        assert result.loc[name, "net_revenue"] == pytest.approx(revenue)
+
+
+def test_mf_query_by_month_and_country_adds_up(docs, tmp_path):
+    build, _ = docs
+    result = mf_query(docs, tmp_path, "metric_time__month,order__customer_country")
+    assert result["net_revenue"].sum() == pytest.approx(float(build.scalar("select sum(monetary) from customer_rfm")))
+    assert result["orders"].sum() == build.scalar("select sum(frequency) from customer_rfm")
+    months = pd.to_datetime(result["metric_time__month"])
+    assert (months.dt.day == 1).all() and months.nunique() >= 12
