@@ -50,7 +50,7 @@ def to_markdown(figures: dict[str, object], segments: list[tuple]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("database", nargs="?", default=os.environ.get("SEGMENTS_DB", "customer_segments.duckdb"))
+    parser.add_argument("database", nargs="?", default=os.environ.get("SEGMENTS_PUBLISHED", "customer_segments.duckdb"))
     args = parser.parse_args(argv)
     if not os.path.exists(args.database):
         print(f"error: {args.database} not found: run `make demo` (or dbt build) first", file=sys.stderr)
