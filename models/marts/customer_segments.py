@@ -9,10 +9,11 @@ def previous_build(dbt, session):
     """This table as the previous build left it, or None on a first build or when var reset_segment_ids is true."""
     if str(dbt.config.get("reset_segment_ids")).strip().lower() == "true":
         return None
+    # fetchall, not fetchone: DuckDB refuses further work on a connection with a result left open.
     exists = session.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [dbt.this.schema, dbt.this.identifier],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return None
     return session.sql(f"select customer_id, segment_id, recency_days, frequency, monetary from {dbt.this}").df()

@@ -2,8 +2,11 @@
 
 The rule (:func:`choose_k`):
 
-1. Only k whose smallest cluster holds at least ``min_cluster_share`` of customers are candidates:
-   a cluster of a handful of extreme customers is not a segment marketing can act on.
+1. Only k whose smallest cluster holds at least ``min_cluster_share`` of customers, and whose
+   K-means partition is stable under resampling (bootstrap mean ARI >= STABLE_ARI, see
+   :mod:`customer_segments.stability`), are candidates: a cluster of a handful of extreme customers
+   is not a segment marketing can act on, and a partition that changes when 20% of the customers
+   are left out is not one either (stability-based choice of k, after Ben-Hur et al. 2002).
 2. The elbow of the inertia curve is found by the Kneedle method: inertia and k are scaled to [0, 1]
    and the elbow is the k farthest below the straight line from the first to the last point.
 3. The elbow is checked against the silhouette of its neighbours: it is kept when its (sampled)
@@ -11,8 +14,8 @@ The rule (:func:`choose_k`):
    k - 1, k, k + 1; otherwise the neighbour with the best silhouette is taken. The check is local on
    purpose: on RFM data the silhouette nearly always peaks at k = 2 ("buyers vs the rest"), which is
    too coarse to act on, so the elbow sets the resolution and the silhouette only fine-tunes it.
-4. When the elbow itself is not a candidate (a tiny cluster), the nearest candidate k is used in its
-   place (smaller k on ties).
+4. When the elbow itself is not a candidate, the nearest candidate k is used in its place (smaller k
+   on ties), and its neighbours are checked the same way.
 
 Ties are broken by the smaller k, so the same metrics always give the same k.
 """
@@ -28,6 +31,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 
 from customer_segments.features import RFM_FEATURES, FeatureTransform, eligible_customers
 from customer_segments.runtime import single_threaded
+from customer_segments.stability import STABLE_ARI, bootstrap_stability
 
 #: Candidate segments must each hold at least this share of customers.
 MIN_CLUSTER_SHARE = 0.02
@@ -101,11 +105,12 @@ def cluster_sizes_text(labels: np.ndarray) -> str:
 
 
 def k_selection_table(X: np.ndarray, k_values: range, random_state: int = 42,
-                      silhouette_sample_size: int = 3000, n_init: int = 10) -> pd.DataFrame:
+                      silhouette_sample_size: int = 3000, n_init: int = 10, stability_resamples: int = 5,
+                      stability_sample_size: int = 3000) -> pd.DataFrame:
     """K-means for each k on the same matrix ``X`` (n_customers, n_features): one row per k.
 
     Columns: k, inertia, silhouette, calinski_harabasz, davies_bouldin, smallest_cluster_share,
-    cluster_sizes, silhouette_sample_size.
+    cluster_sizes, silhouette_sample_size, bootstrap_mean_ari, bootstrap_sd_ari.
     """
     rows = []
     sample = sample_indices(len(X), silhouette_sample_size, random_state)
@@ -120,6 +125,10 @@ def k_selection_table(X: np.ndarray, k_values: range, random_state: int = 42,
             "cluster_sizes": cluster_sizes_text(labels),
             "silhouette_sample_size": int(len(sample)),
         })
+        mean_ari, sd_ari = bootstrap_stability(
+            lambda rows, seed: KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(rows),
+            X, stability_resamples, stability_sample_size, random_state)
+        rows[-1].update(bootstrap_mean_ari=mean_ari, bootstrap_sd_ari=sd_ari)
     return pd.DataFrame(rows)
 
 
@@ -155,7 +164,8 @@ class KChoice:
 
 
 def choose_k(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
-             silhouette_tolerance: float = SILHOUETTE_TOLERANCE, override: int | None = None) -> KChoice:
+             silhouette_tolerance: float = SILHOUETTE_TOLERANCE, min_stability: float = STABLE_ARI,
+             override: int | None = None) -> KChoice:
     """Apply the rule in the module docstring to a :func:`k_selection_table`; ``override`` wins."""
     table = table.sort_values("k").reset_index(drop=True)
     elbow = kneedle_elbow(table["k"].to_numpy(dtype=float), table["inertia"].to_numpy(dtype=float))
@@ -164,18 +174,21 @@ def choose_k(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
             raise ValueError(f"n_segments={override} is not among the k evaluated {table['k'].tolist()}")
         return KChoice(override, elbow, "var n_segments",
                        f"var n_segments={override} overrides the rule (the elbow is at k={elbow})")
-    candidates = table[table["smallest_cluster_share"] >= min_cluster_share]
+    candidates = table[(table["smallest_cluster_share"] >= min_cluster_share)
+                       & (table["bootstrap_mean_ari"] >= min_stability)]
     if candidates.empty:
         raise ValueError(f"every k in {table['k'].tolist()} leaves a segment under {min_cluster_share:.0%} "
-                         "of customers: lower var k_min/k_max or check the features for outliers")
-    # The elbow, or the nearest candidate to it when the elbow leaves a tiny segment.
+                         f"of customers or has a bootstrap ARI under {min_stability}: set var n_segments, "
+                         "change k_min/k_max or check the features for outliers")
+    # The elbow, or the nearest candidate to it when the elbow is not a candidate.
     distance = (candidates["k"] - elbow).abs()
     centre = int(candidates.assign(d=distance).sort_values(["d", "k"]).iloc[0]["k"])
     neighbours = candidates[candidates["k"].between(centre - 1, centre + 1)]
     best = neighbours.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]
     centre_silhouette = float(neighbours.set_index("k").loc[centre, "silhouette"])
     start = f"elbow of inertia (Kneedle) at k={elbow}" + (
-        "" if centre == elbow else f", which leaves a segment under {min_cluster_share:.0%}; nearest k={centre}")
+        "" if centre == elbow else f", which is not a candidate (a segment under {min_cluster_share:.0%} or "
+                                   f"bootstrap ARI under {min_stability}); nearest candidate k={centre}")
     if centre_silhouette >= silhouette_tolerance * float(best["silhouette"]):
         return KChoice(centre, elbow, "rule",
                        f"{start}; its silhouette {centre_silhouette:.3f} is within "
@@ -188,7 +201,8 @@ def choose_k(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
 
 @single_threaded
 def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, n_segments: object = "auto",
-                      random_state: int = 42, silhouette_sample_size: int = 3000) -> pd.DataFrame:
+                      random_state: int = 42, silhouette_sample_size: int = 3000, stability_resamples: int = 5,
+                      stability_sample_size: int = 3000) -> pd.DataFrame:
     """The segment_k_selection table: one row per k with its metrics, exactly one ``is_chosen``.
 
     Uses the production features (log RFM, standardized, clipped) of customers with monetary > 0.
@@ -198,7 +212,8 @@ def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, 
     validate_k_range(k_min, k_max, len(eligible))
     override = parse_n_segments(n_segments, k_min, k_max)
     X = FeatureTransform(RFM_FEATURES, "log").fit_transform(eligible)
-    table = k_selection_table(X, range(k_min, k_max + 1), random_state, silhouette_sample_size)
+    table = k_selection_table(X, range(k_min, k_max + 1), random_state, silhouette_sample_size,
+                              stability_resamples=stability_resamples, stability_sample_size=stability_sample_size)
     choice = choose_k(table, override=override)
     return table.assign(
         is_chosen=table["k"] == choice.k,

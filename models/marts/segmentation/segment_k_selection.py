@@ -17,4 +17,6 @@ def model(dbt, session):
         n_segments=dbt.config.get("n_segments"),
         random_state=int_setting("random_state", dbt.config.get("random_state"), 0),
         silhouette_sample_size=int_setting("silhouette_sample_size", dbt.config.get("silhouette_sample_size"), 2),
+        stability_resamples=int_setting("stability_resamples", dbt.config.get("stability_resamples"), 2),
+        stability_sample_size=int_setting("stability_sample_size", dbt.config.get("stability_sample_size"), 10),
     )
