@@ -70,3 +70,12 @@ def test_split_segments_are_new_and_numbered_after_the_previous_ones():
     assert len(kept) + len(new) == 4 and len(new) >= 1
     assert set(kept) <= {1, 2, 3} and min(new) == 4
     assert set(again.assignments["segment_id"]) == set(again.segment_ids.tolist())
+
+
+def test_same_data_again_gives_the_same_ids_and_assignments():
+    customers = planted_customers()
+    first = fit_kmeans_segments(customers, n_segments=4)
+    previous = customers.merge(first.assignments[["customer_id", "segment_id"]], on="customer_id")
+    again = fit_kmeans_segments(customers.sample(frac=1, random_state=3), n_segments=4, previous=previous)
+    pd.testing.assert_frame_equal(first.assignments, again.assignments)
+    assert np.allclose(again.centroid_shifts, 0) and set(again.id_sources) == {MATCHED}
