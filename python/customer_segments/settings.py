@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 import pandas as pd
 
-from customer_segments.comparison import ComparisonSettings
+from customer_segments.comparison import (ComparisonSettings, build_algorithm_comparison,
+                                          build_feature_set_comparison)
 
 def int_setting(name: str, value: object, minimum: int) -> int:
     """The var ``name`` (rendered by dbt as text) as an integer >= minimum, or a ValueError naming it."""
@@ -60,3 +61,23 @@ def read_planted_groups(planted_groups_path: object, transactions_path: object) 
         if not path.exists():
             return None
     return pd.read_parquet(path, columns=["customer_id", "planted_group"])
+
+
+#: The comparison tables by model name.
+COMPARISON_BUILDERS = {
+    "segment_algorithm_comparison": build_algorithm_comparison,
+    "segment_feature_set_comparison": build_feature_set_comparison,
+}
+
+
+def comparison_table(model_name: str, customers: pd.DataFrame, k_selection: pd.DataFrame,
+                     config: dict[str, object] | None) -> pd.DataFrame:
+    """One comparison model's table from its refs and its ``comparison_settings`` config dict.
+
+    ``config`` holds the sizes and seeds (COMPARISON_MINIMUMS), planted_groups_path and transactions_path.
+    """
+    if not isinstance(config, dict):
+        raise ValueError(f"model {model_name} needs config comparison_settings (a mapping), got {config!r}")
+    settings = comparison_settings(chosen_k(k_selection), config)
+    planted = read_planted_groups(config.get("planted_groups_path"), config.get("transactions_path"))
+    return COMPARISON_BUILDERS[model_name](customers, settings, planted)
