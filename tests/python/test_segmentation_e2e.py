@@ -103,3 +103,20 @@ def test_rebuild_after_new_data_keeps_segment_ids(copy_of_build, tmp_path):
     sources = copy_of_build.query("select distinct id_source from segment_profiles")
     assert sources == [("kept from the previous build",)]
     assert copy_of_build.scalar("select max(centroid_shift) from segment_profiles") <= 0.5
+
+
+def test_segmentation_tests_fail_when_their_rule_breaks(copy_of_build, tmp_path):
+    with duckdb.connect(str(copy_of_build.db_path)) as con:
+        con.execute("update segment_k_selection set is_chosen = true where k = 9")
+        con.execute("update segment_algorithm_comparison set algorithm = 'kmeans' where algorithm = 'ward'")
+        con.execute("delete from segment_feature_importance where is_top_driver and segment_id = 1")
+    result = run_dbt(["test", "--select", "segment_k_selection", "segment_algorithm_comparison", "segment_feature_importance"],
+                     copy_of_build.db_path, tmp_path, {"transactions_path": str(copy_of_build.data_path)})
+    assert result.returncode != 0
+    failed = [line for line in result.stdout.splitlines() if " FAIL " in line]
+    for test_name in (
+        "expression_is_true_segment_k_selection__select_count_from_ref_segment_k_selection_where_is_chosen",
+        "unique_segment_algorithm_comparison_algorithm",
+        "expression_is_true_segment_feature_importance__select_count_from_ref_segment_feature_importance_where_is_top_driver",
+    ):
+        assert any(test_name in line for line in failed), test_name
