@@ -1,5 +1,5 @@
 -- One row per K-means segment: size, share of customers and net revenue, R/F/M summaries, centroid,
--- name and suggested marketing actions.
+-- name, suggested marketing actions and how the segment kept or got its id.
 
 with
 
@@ -23,6 +23,8 @@ segment_customers as (
         customer_segments.segment_name,
         customer_segments.segment_label,
         customer_segments.suggested_actions,
+        customer_segments.id_source,
+        customer_segments.centroid_shift,
         customer_segments.distance_to_centroid,
         customer_segments.z_recency_days,
         customer_segments.z_frequency,
@@ -46,6 +48,8 @@ profiles as (
         any_value(segment_name) as segment_name,
         any_value(segment_label) as segment_label,
         any_value(suggested_actions) as suggested_actions,
+        any_value(id_source) as id_source,
+        any_value(centroid_shift) as centroid_shift,
 
         ---------- size
         count(*) as customers,
@@ -105,7 +109,9 @@ select
     centroid_z_frequency,
     centroid_z_monetary,
     mean_distance_to_centroid,
-    suggested_actions
+    suggested_actions,
+    id_source,
+    centroid_shift
 
 from shares
 order by segment_id

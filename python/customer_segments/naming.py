@@ -60,19 +60,22 @@ def match_playbook(levels: dict[str, str], playbook: pd.DataFrame) -> pd.Series:
     return rows.loc[matches].iloc[0]
 
 
-def name_segments(centroids: np.ndarray, feature_names: tuple[str, ...], playbook: pd.DataFrame) -> pd.DataFrame:
-    """One row per segment (segment_id 1..k): segment_name, segment_label, levels, suggested_actions.
+def name_segments(centroids: np.ndarray, feature_names: tuple[str, ...], playbook: pd.DataFrame,
+                  segment_ids: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per segment: segment_id, segment_name, segment_label, levels, suggested_actions.
 
-    Two segments that match the same playbook row get the name suffixed by their id, so names stay
-    unique and readable ("Regulars (2)").
+    ``segment_ids`` (default 1..k) label the rows of ``centroids``. Two segments that match the same
+    playbook row get the name suffixed by their id, so names stay unique and readable ("Regulars (2)").
     """
+    if segment_ids is None:
+        segment_ids = np.arange(1, len(centroids) + 1)
     rows = []
-    for segment_id, centroid in enumerate(centroids, start=1):
+    for segment_id, centroid in zip(segment_ids, centroids):
         levels = centroid_levels(centroid, feature_names)
         entry = match_playbook(levels, playbook)
         rows.append(
             {
-                "segment_id": segment_id,
+                "segment_id": int(segment_id),
                 "segment_name": str(entry["segment_name"]),
                 "segment_label": descriptive_label(levels),
                 "recency_level": levels.get("recency_days"),
@@ -86,4 +89,32 @@ def name_segments(centroids: np.ndarray, feature_names: tuple[str, ...], playboo
     names.loc[repeated, "segment_name"] = names.loc[repeated].apply(
         lambda r: f"{r['segment_name']} ({r['segment_id']})", axis=1
     )
+    return names
+
+
+def apply_name_overrides(names: pd.DataFrame, overrides: pd.DataFrame | None) -> pd.DataFrame:
+    """Analyst overrides (seed segment_name_overrides) of segment_name and, when given, suggested_actions.
+
+    Segment ids are stable between builds (:mod:`customer_segments.relabel`), so an override written
+    for segment 3 keeps naming the same customers after new data arrives. Overrides for ids not in this
+    build are ignored; names must stay unique.
+    """
+    if overrides is None or overrides.empty:
+        return names
+    missing = [c for c in ("segment_id", "segment_name") if c not in overrides.columns]
+    if missing:
+        raise ValueError(f"segment name overrides are missing columns {missing}")
+    if overrides["segment_id"].duplicated().any():
+        raise ValueError("segment name overrides list a segment_id more than once")
+    by_id = overrides.set_index(overrides["segment_id"].astype("int64"))
+    names = names.copy()
+    for i, segment_id in names["segment_id"].items():
+        if segment_id in by_id.index:
+            override = by_id.loc[segment_id]
+            names.loc[i, "segment_name"] = str(override["segment_name"])
+            actions = override.get("suggested_actions")
+            if isinstance(actions, str) and actions.strip():
+                names.loc[i, "suggested_actions"] = actions
+    if names["segment_name"].duplicated().any():
+        raise ValueError(f"segment names must be unique after overrides, got {names['segment_name'].tolist()}")
     return names

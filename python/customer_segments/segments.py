@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from customer_segments.clustering import RFM_FEATURES, fit_kmeans_segments
-from customer_segments.naming import name_segments
+from customer_segments.clustering import fit_kmeans_segments
+from customer_segments.features import RFM_FEATURES
+from customer_segments.naming import apply_name_overrides, name_segments
+from customer_segments.relabel import MAX_CENTROID_SHIFT
 
 
 def build_customer_segments(
@@ -13,15 +15,29 @@ def build_customer_segments(
     playbook: pd.DataFrame,
     n_segments: int,
     random_state: int = 42,
+    previous: pd.DataFrame | None = None,
+    overrides: pd.DataFrame | None = None,
+    max_shift: float = MAX_CENTROID_SHIFT,
 ) -> pd.DataFrame:
     """One row per customer with monetary > 0: customer_id, segment_id, segment_name, segment_label,
-    suggested_actions, distance_to_centroid, the raw features and their standardized values (z_*)."""
-    fit = fit_kmeans_segments(customers, n_segments=n_segments, random_state=random_state)
-    names = name_segments(fit.centroids, fit.feature_names, playbook)
+    suggested_actions, distance_to_centroid, how the segment got its id (id_source, centroid_shift),
+    the raw features and their standardized values (z_*).
+
+    ``previous`` is the previous build's table (None on a first build), ``overrides`` the analyst's
+    names per segment id (seed segment_name_overrides).
+    """
+    fit = fit_kmeans_segments(customers, n_segments=n_segments, random_state=random_state,
+                              previous=previous, max_shift=max_shift)
+    names = name_segments(fit.centroids, fit.feature_names, playbook, fit.segment_ids)
+    names = apply_name_overrides(names, overrides)
+    names["id_source"] = fit.id_sources
+    names["centroid_shift"] = fit.centroid_shifts
     raw = customers.loc[:, ["customer_id", *RFM_FEATURES]].astype({"customer_id": "int64"})
-    table = fit.assignments.merge(names[["segment_id", "segment_name", "segment_label", "suggested_actions"]], on="segment_id")
+    table = fit.assignments.merge(
+        names[["segment_id", "segment_name", "segment_label", "suggested_actions", "id_source", "centroid_shift"]],
+        on="segment_id")
     table = table.merge(raw, on="customer_id", how="left")
     columns = ["customer_id", "segment_id", "segment_name", "segment_label", "suggested_actions",
-               "distance_to_centroid",
+               "distance_to_centroid", "id_source", "centroid_shift",
                *RFM_FEATURES, *(f"z_{f}" for f in RFM_FEATURES)]
     return table.loc[:, columns].sort_values("customer_id").reset_index(drop=True)

@@ -1,10 +1,12 @@
-"""K-means segments: deterministic, order-invariant, ids ordered by monetary, arguments validated."""
+"""K-means segments: deterministic, order-invariant, ids ordered by monetary on a first build, arguments validated."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from customer_segments.clustering import fit_kmeans_segments, log_features, order_by_mean
+from customer_segments.clustering import fit_kmeans_segments
+from customer_segments.features import FeatureTransform
+from customer_segments.relabel import order_by_mean
 
 
 def three_groups(seed: int = 0, per_group: int = 60) -> pd.DataFrame:
@@ -63,8 +65,8 @@ def test_k_out_of_range_or_not_an_integer_is_refused(k):
         fit_kmeans_segments(three_groups(), n_segments=k)
 
 
-def test_log_features_refuses_negative_or_missing_values():
+def test_feature_transform_refuses_negative_or_missing_values():
     with pytest.raises(ValueError, match="non-negative"):
-        log_features(pd.DataFrame({"recency_days": [-1], "frequency": [1], "monetary": [1.0]}))
+        FeatureTransform().fit(pd.DataFrame({"recency_days": [-1], "frequency": [1], "monetary": [1.0]}))
     with pytest.raises(ValueError, match="missing columns"):
-        log_features(pd.DataFrame({"recency_days": [1]}))
+        FeatureTransform().fit(pd.DataFrame({"recency_days": [1]}))

@@ -1,0 +1,75 @@
+"""What separates the segments: ANOVA F per feature, a surrogate decision tree, per-segment drivers.
+
+Two views that agree when the story is simple:
+
+- ANOVA F (and eta squared, the share of a feature's variance explained by the segments) says how
+  strongly each feature separates the segments overall.
+- A shallow decision tree trained to predict the segment from the same standardized features gives
+  importances with a fidelity (accuracy of the tree against the segments it imitates, on every
+  customer: it explains the segmentation, it does not forecast anything).
+
+Per segment, the effect size of a feature is (segment mean - mean of the others) / pooled standard
+deviation (Cohen's d); the feature with the largest |d| is the segment's top driver, e.g. "recency
+drives segment 3".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_selection import f_classif
+from sklearn.tree import DecisionTreeClassifier
+
+from customer_segments.runtime import single_threaded
+
+#: Depth of the surrogate tree: deep enough to carve k <= 10 segments, shallow enough to read.
+SURROGATE_MAX_DEPTH = 4
+
+
+def cohens_d(inside: np.ndarray, outside: np.ndarray) -> float:
+    """(mean inside - mean outside) / pooled standard deviation; 0 when both are constant."""
+    pooled = np.sqrt(((len(inside) - 1) * inside.var(ddof=1) + (len(outside) - 1) * outside.var(ddof=1))
+                     / (len(inside) + len(outside) - 2))
+    return float((inside.mean() - outside.mean()) / pooled) if pooled > 0 else 0.0
+
+
+@single_threaded
+def feature_importance_table(X: np.ndarray, segment_ids: np.ndarray, feature_names: tuple[str, ...],
+                             random_state: int = 42) -> pd.DataFrame:
+    """One row per (segment_id, feature): overall separation and the segment's own effect size.
+
+    Parameters
+    ----------
+    X : shape (n_customers, n_features), the standardized features the segments were fitted on.
+    segment_ids : shape (n_customers,), at least two distinct segments.
+    """
+    segments = np.unique(segment_ids)
+    if len(segments) < 2:
+        raise ValueError("feature importance needs at least two segments")
+    f_stat, _ = f_classif(X, segment_ids)
+    total = ((X - X.mean(axis=0)) ** 2).sum(axis=0)
+    between = sum(((X[segment_ids == s].mean(axis=0) - X.mean(axis=0)) ** 2) * (segment_ids == s).sum()
+                  for s in segments)
+    eta_squared = np.where(total > 0, between / np.where(total > 0, total, 1), 0.0)
+    tree = DecisionTreeClassifier(max_depth=SURROGATE_MAX_DEPTH, random_state=random_state).fit(X, segment_ids)
+    fidelity = float((tree.predict(X) == segment_ids).mean())
+    rows = []
+    for segment in segments:
+        inside = segment_ids == segment
+        effects = np.array([cohens_d(X[inside, j], X[~inside, j]) for j in range(X.shape[1])])
+        ranks = np.argsort(np.argsort(-np.abs(effects), kind="stable"), kind="stable") + 1
+        for j, feature in enumerate(feature_names):
+            rows.append({
+                "segment_id": int(segment),
+                "feature": feature,
+                "segment_mean_z": float(X[inside, j].mean()),
+                "effect_size": float(effects[j]),
+                "driver_rank": int(ranks[j]),
+                "is_top_driver": bool(ranks[j] == 1),
+                "anova_f": float(f_stat[j]),
+                "eta_squared": float(eta_squared[j]),
+                "surrogate_tree_importance": float(tree.feature_importances_[j]),
+                "surrogate_tree_fidelity": fidelity,
+                "surrogate_tree_depth": SURROGATE_MAX_DEPTH,
+            })
+    return pd.DataFrame(rows)

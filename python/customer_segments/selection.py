@@ -1,0 +1,226 @@
+"""Choosing the number of segments k: metrics per k and a documented, deterministic rule.
+
+The rule (:func:`choose_k`):
+
+1. Only k whose smallest cluster holds at least ``min_cluster_share`` of customers, and whose
+   K-means partition is stable under resampling (bootstrap mean ARI >= STABLE_ARI, see
+   :mod:`customer_segments.stability`), are candidates: a cluster of a handful of extreme customers
+   is not a segment marketing can act on, and a partition that changes when 20% of the customers
+   are left out is not one either (stability-based choice of k, after Ben-Hur et al. 2002).
+2. The elbow of the inertia curve is found by the Kneedle method: inertia and k are scaled to [0, 1]
+   and the elbow is the k farthest below the straight line from the first to the last point.
+3. The elbow is checked against the silhouette of its neighbours: it is kept when its (sampled)
+   silhouette is at least ``silhouette_tolerance`` times the best silhouette among the candidates
+   k - 1, k, k + 1; otherwise the neighbour with the best silhouette is taken. The check is local on
+   purpose: on RFM data the silhouette nearly always peaks at k = 2 ("buyers vs the rest"), which is
+   too coarse to act on, so the elbow sets the resolution and the silhouette only fine-tunes it.
+4. When the elbow itself is not a candidate, the nearest candidate k is used in its place (smaller k
+   on ties), and its neighbours are checked the same way.
+
+Ties are broken by the smaller k, so the same metrics always give the same k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+from customer_segments.features import RFM_FEATURES, FeatureTransform, eligible_customers
+from customer_segments.runtime import single_threaded
+from customer_segments.stability import STABLE_ARI, bootstrap_stability
+
+#: Candidate segments must each hold at least this share of customers.
+MIN_CLUSTER_SHARE = 0.02
+#: The elbow is kept when its silhouette is at least this share of the best candidate's.
+SILHOUETTE_TOLERANCE = 0.9
+
+
+def validate_k_range(k_min: int, k_max: int, n_customers: int) -> None:
+    """Refuse a k range that is not 2 <= k_min <= k_max < n_customers."""
+    for name, value in (("k_min", k_min), ("k_max", k_max)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise ValueError(f"var {name} must be an integer, got {value!r}")
+    if not 2 <= k_min <= k_max < n_customers:
+        raise ValueError(f"k range must satisfy 2 <= k_min <= k_max < customers ({n_customers}), "
+                         f"got k_min={k_min}, k_max={k_max}")
+
+
+def parse_n_segments(value: object, k_min: int, k_max: int) -> int | None:
+    """The var n_segments: 'auto' (or empty) -> None (use the rule), else an integer in [k_min, k_max].
+
+    Raises
+    ------
+    ValueError
+        With a message naming the var and the allowed values.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.lstrip("-").isdigit():
+        raise ValueError(f"var n_segments must be 'auto' or an integer between {k_min} and {k_max}, got {value!r}")
+    k = int(text)
+    if not k_min <= k <= k_max:
+        raise ValueError(f"var n_segments must be 'auto' or an integer between {k_min} and {k_max} "
+                         f"(vars k_min..k_max), got {k}")
+    return k
+
+
+def sample_indices(n: int, size: int, random_state: int) -> np.ndarray:
+    """Sorted indices of a fixed-seed sample of min(size, n) of n rows (all rows when size >= n)."""
+    if size < 2:
+        raise ValueError(f"sample size must be at least 2, got {size}")
+    if size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, size=size, replace=False))
+
+
+def cluster_metrics(X: np.ndarray, labels: np.ndarray, silhouette_rows: np.ndarray) -> dict[str, float]:
+    """Silhouette (on ``silhouette_rows``), Calinski-Harabasz and Davies-Bouldin of a labelling.
+
+    Rows labelled -1 (noise of density methods) are left out; NaN when fewer than two clusters remain.
+    """
+    keep = labels >= 0
+    n_clusters = len(np.unique(labels[keep]))
+    if n_clusters < 2 or n_clusters >= keep.sum():
+        return {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
+    sample = silhouette_rows[keep[silhouette_rows]]
+    sample_labels = labels[sample]
+    silhouette = (silhouette_score(X[sample], sample_labels)
+                  if 2 <= len(np.unique(sample_labels)) < len(sample) else np.nan)
+    return {
+        "silhouette": float(silhouette),
+        "calinski_harabasz": float(calinski_harabasz_score(X[keep], labels[keep])),
+        "davies_bouldin": float(davies_bouldin_score(X[keep], labels[keep])),
+    }
+
+
+def cluster_sizes_text(labels: np.ndarray) -> str:
+    """Cluster sizes, largest first, as text ('1203,988,412'); noise (-1) is not a cluster."""
+    sizes = np.sort(np.bincount(labels[labels >= 0]))[::-1]
+    return ",".join(str(int(s)) for s in sizes if s > 0)
+
+
+def k_selection_table(X: np.ndarray, k_values: range, random_state: int = 42,
+                      silhouette_sample_size: int = 3000, n_init: int = 10, stability_resamples: int = 5,
+                      stability_sample_size: int = 3000) -> pd.DataFrame:
+    """K-means for each k on the same matrix ``X`` (n_customers, n_features): one row per k.
+
+    Columns: k, inertia, silhouette, calinski_harabasz, davies_bouldin, smallest_cluster_share,
+    cluster_sizes, silhouette_sample_size, bootstrap_mean_ari, bootstrap_sd_ari.
+    """
+    rows = []
+    sample = sample_indices(len(X), silhouette_sample_size, random_state)
+    for k in k_values:
+        kmeans = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X)
+        labels = kmeans.labels_
+        rows.append({
+            "k": int(k),
+            "inertia": float(kmeans.inertia_),
+            **cluster_metrics(X, labels, sample),
+            "smallest_cluster_share": float(np.bincount(labels).min() / len(X)),
+            "cluster_sizes": cluster_sizes_text(labels),
+            "silhouette_sample_size": int(len(sample)),
+        })
+        mean_ari, sd_ari = bootstrap_stability(
+            lambda rows, seed: KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(rows),
+            X, stability_resamples, stability_sample_size, random_state)
+        rows[-1].update(bootstrap_mean_ari=mean_ari, bootstrap_sd_ari=sd_ari)
+    return pd.DataFrame(rows)
+
+
+def knee_index(y: np.ndarray) -> int:
+    """Index of the knee of a convex curve sampled at even steps (Kneedle).
+
+    x and y are scaled to [0, 1]; the knee is the point farthest below the chord from the first to
+    the last point. Works for decreasing curves (inertia by k) and increasing ones (sorted k-distances).
+    """
+    y = np.asarray(y, dtype=float)
+    if len(y) < 3:
+        return 0
+    x = np.linspace(0.0, 1.0, len(y))
+    span = y.max() - y.min()
+    y = (y - y.min()) / span if span > 0 else np.zeros_like(y)
+    chord = y[0] + (y[-1] - y[0]) * x
+    return int(np.argmax(chord - y))
+
+
+def kneedle_elbow(k: np.ndarray, inertia: np.ndarray) -> int:
+    """The k at the elbow of the inertia curve; ``k`` must be consecutive integers."""
+    return int(np.asarray(k)[knee_index(inertia)])
+
+
+@dataclass(frozen=True)
+class KChoice:
+    """The chosen k, the elbow the rule started from and the reason in words."""
+
+    k: int
+    elbow_k: int
+    chosen_by: str
+    reason: str
+
+
+def choose_k(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
+             silhouette_tolerance: float = SILHOUETTE_TOLERANCE, min_stability: float = STABLE_ARI,
+             override: int | None = None) -> KChoice:
+    """Apply the rule in the module docstring to a :func:`k_selection_table`; ``override`` wins."""
+    table = table.sort_values("k").reset_index(drop=True)
+    elbow = kneedle_elbow(table["k"].to_numpy(dtype=float), table["inertia"].to_numpy(dtype=float))
+    if override is not None:
+        if override not in set(table["k"]):
+            raise ValueError(f"n_segments={override} is not among the k evaluated {table['k'].tolist()}")
+        return KChoice(override, elbow, "var n_segments",
+                       f"var n_segments={override} overrides the rule (the elbow is at k={elbow})")
+    candidates = table[(table["smallest_cluster_share"] >= min_cluster_share)
+                       & (table["bootstrap_mean_ari"] >= min_stability)]
+    if candidates.empty:
+        raise ValueError(f"every k in {table['k'].tolist()} leaves a segment under {min_cluster_share:.0%} "
+                         f"of customers or has a bootstrap ARI under {min_stability}: set var n_segments, "
+                         "change k_min/k_max or check the features for outliers")
+    # The elbow, or the nearest candidate to it when the elbow is not a candidate.
+    distance = (candidates["k"] - elbow).abs()
+    centre = int(candidates.assign(d=distance).sort_values(["d", "k"]).iloc[0]["k"])
+    neighbours = candidates[candidates["k"].between(centre - 1, centre + 1)]
+    best = neighbours.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]
+    centre_silhouette = float(neighbours.set_index("k").loc[centre, "silhouette"])
+    start = f"elbow of inertia (Kneedle) at k={elbow}" + (
+        "" if centre == elbow else f", which is not a candidate (a segment under {min_cluster_share:.0%} or "
+                                   f"bootstrap ARI under {min_stability}); nearest candidate k={centre}")
+    if centre_silhouette >= silhouette_tolerance * float(best["silhouette"]):
+        return KChoice(centre, elbow, "rule",
+                       f"{start}; its silhouette {centre_silhouette:.3f} is within "
+                       f"{1 - silhouette_tolerance:.0%} of the best neighbour's ({float(best['silhouette']):.3f})")
+    k = int(best["k"])
+    return KChoice(k, elbow, "rule",
+                   f"{start}; its silhouette {centre_silhouette:.3f} is more than {1 - silhouette_tolerance:.0%} "
+                   f"below neighbour k={k} ({float(best['silhouette']):.3f}), which is taken")
+
+
+@single_threaded
+def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, n_segments: object = "auto",
+                      random_state: int = 42, silhouette_sample_size: int = 3000, stability_resamples: int = 5,
+                      stability_sample_size: int = 3000) -> pd.DataFrame:
+    """The segment_k_selection table: one row per k with its metrics, exactly one ``is_chosen``.
+
+    Uses the production features (log RFM, standardized, clipped) of customers with monetary > 0.
+    ``n_segments`` is the var: 'auto' applies :func:`choose_k`, an integer in [k_min, k_max] overrides it.
+    """
+    eligible = eligible_customers(customers)
+    validate_k_range(k_min, k_max, len(eligible))
+    override = parse_n_segments(n_segments, k_min, k_max)
+    X = FeatureTransform(RFM_FEATURES, "log").fit_transform(eligible)
+    table = k_selection_table(X, range(k_min, k_max + 1), random_state, silhouette_sample_size,
+                              stability_resamples=stability_resamples, stability_sample_size=stability_sample_size)
+    choice = choose_k(table, override=override)
+    return table.assign(
+        is_chosen=table["k"] == choice.k,
+        elbow_k=choice.elbow_k,
+        chosen_by=choice.chosen_by,
+        selection_reason=choice.reason,
+        features=", ".join(RFM_FEATURES),
+        transform="log1p, standardized, clipped at +-3",
+        customers=len(eligible),
+    )

@@ -1,0 +1,92 @@
+"""Choosing k: the Kneedle elbow, the silhouette and stability checks, the n_segments var."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_segments.features import FeatureTransform
+from customer_segments.selection import (build_k_selection, choose_k, knee_index, k_selection_table,
+                                         parse_n_segments, validate_k_range)
+from segmentation_data import planted_customers
+
+
+def metrics(silhouettes, inertia=(1000, 600, 300, 250, 220, 200), smallest=None, stability=None) -> pd.DataFrame:
+    """A hand-written k selection table for k = 2..7 with a clear elbow at k = 4."""
+    n = len(inertia)
+    return pd.DataFrame({
+        "k": np.arange(2, 2 + n),
+        "inertia": np.array(inertia, dtype=float),
+        "silhouette": np.array(silhouettes, dtype=float),
+        "smallest_cluster_share": np.array(smallest if smallest else [0.2] * n),
+        "bootstrap_mean_ari": np.array(stability if stability else [0.95] * n),
+    })
+
+
+def test_knee_of_decreasing_and_increasing_curves():
+    assert knee_index(np.array([1000, 600, 300, 250, 220, 200])) == 2
+    # Sorted k-distances: flat, then a sharp rise at the end.
+    assert knee_index(np.array([0.1, 0.11, 0.12, 0.13, 0.14, 0.3, 0.9, 2.0])) == 5
+    assert knee_index(np.array([5.0, 5.0, 5.0])) == 0
+
+
+def test_elbow_is_kept_when_its_silhouette_is_close_to_its_neighbours():
+    choice = choose_k(metrics([0.6, 0.40, 0.42, 0.41, 0.30, 0.30]))
+    assert (choice.k, choice.elbow_k, choice.chosen_by) == (4, 4, "rule")
+    assert "elbow of inertia (Kneedle) at k=4" in choice.reason
+    # k = 2 has the best silhouette overall, but the check is local: the elbow stands.
+
+
+def test_neighbour_with_a_clearly_better_silhouette_replaces_the_elbow():
+    choice = choose_k(metrics([0.6, 0.30, 0.30, 0.45, 0.30, 0.30]))
+    assert choice.k == 5 and choice.elbow_k == 4
+    assert "neighbour k=5" in choice.reason
+
+
+def test_unstable_or_tiny_segment_k_are_not_candidates():
+    unstable_elbow = metrics([0.42, 0.40, 0.42, 0.41, 0.30, 0.30], stability=[0.99, 0.9, 0.5, 0.9, 0.9, 0.9])
+    choice = choose_k(unstable_elbow)
+    assert choice.elbow_k == 4 and choice.k == 3  # nearest candidates 3 and 5 tie: the smaller wins
+    assert "not a candidate" in choice.reason
+    tiny = metrics([0.42, 0.40, 0.42, 0.41, 0.30, 0.30], smallest=[0.3, 0.2, 0.01, 0.01, 0.01, 0.01])
+    assert choose_k(tiny).k == 3
+    with pytest.raises(ValueError, match="set var n_segments"):
+        choose_k(metrics([0.5] * 6, smallest=[0.001] * 6))
+
+
+def test_n_segments_var_overrides_the_rule_and_is_validated():
+    choice = choose_k(metrics([0.6, 0.40, 0.42, 0.41, 0.30, 0.30]), override=6)
+    assert (choice.k, choice.chosen_by) == (6, "var n_segments")
+    assert parse_n_segments("auto", 2, 10) is None
+    assert parse_n_segments("", 2, 10) is None
+    assert parse_n_segments("5", 2, 10) == 5 and parse_n_segments(7, 2, 10) == 7
+    for bad in ("five", "4.5", 1, 11, True):
+        with pytest.raises(ValueError, match="var n_segments must be 'auto' or an integer between 2 and 10"):
+            parse_n_segments(bad, 2, 10)
+
+
+def test_k_range_is_validated():
+    with pytest.raises(ValueError, match="2 <= k_min <= k_max"):
+        validate_k_range(1, 5, 100)
+    with pytest.raises(ValueError, match="2 <= k_min <= k_max"):
+        validate_k_range(6, 5, 100)
+    with pytest.raises(ValueError, match="k_max must be an integer"):
+        validate_k_range(2, "9", 100)
+
+
+def test_the_rule_finds_the_four_planted_groups():
+    customers = planted_customers()
+    table = build_k_selection(customers, 2, 8, "auto", random_state=42, silhouette_sample_size=200,
+                              stability_resamples=3, stability_sample_size=200)
+    assert table["is_chosen"].sum() == 1
+    assert int(table.loc[table["is_chosen"], "k"].iloc[0]) == 4
+    assert table["silhouette_sample_size"].eq(200).all()
+    assert table["k"].tolist() == list(range(2, 9))
+    assert (table["smallest_cluster_share"] * len(customers)).ge(1).all()
+
+
+def test_silhouette_is_computed_on_the_sample_size_asked():
+    X = FeatureTransform().fit_transform(planted_customers(per_group=30))
+    table = k_selection_table(X, range(2, 4), silhouette_sample_size=50, stability_resamples=2, stability_sample_size=60)
+    assert table["silhouette_sample_size"].tolist() == [50, 50]
+    table = k_selection_table(X, range(2, 3), silhouette_sample_size=10_000, stability_resamples=2, stability_sample_size=60)
+    assert table["silhouette_sample_size"].tolist() == [120]
