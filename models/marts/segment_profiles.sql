@@ -1,5 +1,5 @@
 -- One row per K-means segment: size, share of customers and net revenue, R/F/M summaries, centroid,
--- name and suggested marketing actions.
+-- name, suggested marketing actions and the purchase forecast summed over its customers.
 
 with
 
@@ -12,6 +12,12 @@ customer_segments as (
 customer_rfm as (
 
     select * from {{ ref('customer_rfm') }}
+
+),
+
+customer_purchase_forecast as (
+
+    select * from {{ ref('customer_purchase_forecast') }}
 
 ),
 
@@ -30,11 +36,17 @@ segment_customers as (
         customer_rfm.recency_days,
         customer_rfm.frequency,
         customer_rfm.monetary,
-        customer_rfm.avg_order_value
+        customer_rfm.avg_order_value,
+        customer_purchase_forecast.expected_purchases,
+        customer_purchase_forecast.expected_spend,
+        customer_purchase_forecast.probability_alive,
+        customer_purchase_forecast.clv
 
     from customer_segments
     inner join customer_rfm
         on customer_segments.customer_id = customer_rfm.customer_id
+    left join customer_purchase_forecast
+        on customer_segments.customer_id = customer_purchase_forecast.customer_id
 
 ),
 
@@ -68,7 +80,13 @@ profiles as (
         avg(z_recency_days) as centroid_z_recency_days,
         avg(z_frequency) as centroid_z_frequency,
         avg(z_monetary) as centroid_z_monetary,
-        avg(distance_to_centroid) as mean_distance_to_centroid
+        avg(distance_to_centroid) as mean_distance_to_centroid,
+
+        ---------- purchase forecast (customer_purchase_forecast)
+        avg(probability_alive) as mean_probability_alive,
+        avg(expected_purchases) as mean_expected_purchases,
+        sum(expected_spend) as expected_spend,
+        sum(clv) as total_clv
 
     from segment_customers
     group by segment_id
@@ -105,7 +123,11 @@ select
     centroid_z_frequency,
     centroid_z_monetary,
     mean_distance_to_centroid,
-    suggested_actions
+    suggested_actions,
+    mean_probability_alive,
+    mean_expected_purchases,
+    expected_spend,
+    total_clv
 
 from shares
 order by segment_id
