@@ -112,7 +112,7 @@ select
     baskets.basket_lines,
     baskets.basket_products,
     baskets.basket_units,
-    cast(baskets.basket_value / baskets.basket_units as decimal(18, 3)) as mean_unit_price,
+    baskets.basket_value::double / baskets.basket_units as mean_unit_price,
     baskets.max_unit_price,
     earlier_cancellations.customer_id is not null as has_earlier_cancellation,
 
