@@ -127,14 +127,28 @@ def _prediction_rows(customer_ids: np.ndarray, y: np.ndarray, proba: np.ndarray,
     return rows
 
 
-def _training_table(features: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class TrainingData:
+    """Customers with features and a segment, sorted by customer_id (row order never matters)."""
+
+    table: pd.DataFrame
+    columns: list[str]
+    x: pd.DataFrame
+    y: np.ndarray
+
+
+def training_data(features: pd.DataFrame, segments: pd.DataFrame) -> TrainingData:
+    """Join features (customer_id, first_purchase_at, feature columns) to segments (customer_id,
+    segment_id) and prepare the model input."""
     for frame, column in ((features, "first_purchase_at"), (segments, "segment_id")):
         if column not in frame.columns or "customer_id" not in frame.columns:
             raise ValueError(f"expected customer_id and {column}; have {list(frame.columns)}")
     table = features.merge(segments.loc[:, ["customer_id", "segment_id"]], on="customer_id", how="inner")
     if table.empty:
         raise ValueError("no customer has both first-purchase features and a segment")
-    return table.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    table = table.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    columns = feature_columns(table)
+    return TrainingData(table, columns, prepare_features(table, columns), table["segment_id"].to_numpy(dtype=np.int64))
 
 
 def predict_segments(
@@ -159,10 +173,8 @@ def predict_segments(
     in-sample, 'test' rows out-of-sample) or 'cross_validation' (every customer once, split 'test',
     with its fold), actual and predicted segment and one probability_segment_<id> column per segment.
     """
-    table = _training_table(features, segments)
-    columns = feature_columns(table)
-    x = prepare_features(table, columns)
-    y = table["segment_id"].to_numpy(dtype=np.int64)
+    data = training_data(features, segments)
+    table, columns, x, y = data.table, data.columns, data.x, data.y
     ids = table["customer_id"].to_numpy(dtype=np.int64)
     classes = np.unique(y)
     if np.bincount(np.searchsorted(classes, y)).min() < n_folds:
@@ -246,11 +258,9 @@ def feature_importance(
     Importance is the drop in balanced accuracy when one input column is shuffled (country counts as
     one column however many one-hot columns it becomes). One row per model and feature.
     """
-    table = _training_table(features, segments)
-    columns = feature_columns(table)
-    x = prepare_features(table, columns)
-    y = table["segment_id"].to_numpy(dtype=np.int64)
-    train = time_split(table["first_purchase_at"], cutoff) == "train"
+    data = training_data(features, segments)
+    columns, x, y = data.columns, data.x, data.y
+    train = time_split(data.table["first_purchase_at"], cutoff) == "train"
     rows = []
     for model_name in MODEL_NAMES[1:]:
         with threadpool_limits(limits=FIT_THREADS):
@@ -297,10 +307,8 @@ def train_final_model(
     The version is the package version plus a digest of the training data and settings, so the same
     build gives the same version and any change to data or model gives a new one.
     """
-    table = _training_table(features, segments)
-    columns = feature_columns(table)
-    x = prepare_features(table, columns)
-    y = table["segment_id"].to_numpy(dtype=np.int64)
+    data = training_data(features, segments)
+    columns, x, y = data.columns, data.x, data.y
     with threadpool_limits(limits=FIT_THREADS):
         pipeline = make_classifier(model_name, columns, random_state).fit(x, y)
     names = segments.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
