@@ -260,6 +260,9 @@ def build_holdout_forecast(summary: pd.DataFrame) -> pd.DataFrame:
     for column in ("holdout_days", "holdout_purchases", "holdout_net_spend"):
         if column not in table.columns:
             raise ValueError(f"holdout summary is missing column {column}")
+    if table.empty or (table["holdout_days"] <= 0).any():
+        raise ValueError("the forecast calibration end date must fall inside the data, after some customers' "
+                         "first purchase and before the as-of date (var forecast_calibration_end_date)")
     bgnbd, gamma_gamma = _fit_both(table)
     x, tx, t = table["frequency"], table["recency_days"], table["t_days"]
     horizon = table["holdout_days"].astype("float64")

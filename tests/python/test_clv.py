@@ -4,6 +4,7 @@ simulation), a figure published with the BG/NBD paper, and parameter recovery by
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import integrate, stats
 
@@ -11,6 +12,7 @@ from customer_segments.clv import (
     BgNbdParams,
     GammaGammaParams,
     bgnbd_expected_purchases,
+    build_holdout_forecast,
     bgnbd_log_likelihood,
     bgnbd_probability_alive,
     bgnbd_unconditional_expected_purchases,
@@ -167,3 +169,11 @@ def test_fits_refuse_data_they_cannot_identify():
         fit_bgnbd([0, 0, 0], [0.0, 0.0, 0.0], [5.0, 6.0, 7.0])
     with pytest.raises(ValueError, match="positive mean value"):
         fit_gamma_gamma([1, 2], [10.0, -3.0])
+
+
+def test_holdout_needs_a_calibration_end_inside_the_data():
+    summary = pd.DataFrame({"customer_id": [1, 2], "frequency": [1, 0], "recency_days": [3, 0], "t_days": [10, 5],
+                            "monetary_value": [20.0, None], "holdout_days": [0, 0], "holdout_purchases": [0, 0],
+                            "holdout_net_spend": [0.0, 0.0]})
+    with pytest.raises(ValueError, match="forecast_calibration_end_date"):
+        build_holdout_forecast(summary)

@@ -28,7 +28,7 @@ periods as (
 
     select
         'calibration' as period,
-        date '{{ var('forecast_calibration_end_date') }}' as period_end,
+        {{ date_var('forecast_calibration_end_date') }} as period_end,
         {{ as_of_date() }} as as_of_date
 
 ),
