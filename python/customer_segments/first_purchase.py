@@ -37,12 +37,13 @@ PLAIN_FEATURES: tuple[str, ...] = ("purchase_hour", "has_earlier_cancellation")
 #: Prefix of the per-category share columns (one per product category, so their number varies).
 CATEGORY_SHARE_PREFIX = "category_share_"
 MODEL_NAMES: tuple[str, ...] = ("majority_baseline", "logistic_regression", "hist_gradient_boosting")
-#: Countries with fewer first purchases than this share one "infrequent" column.
-MIN_COUNTRY_CUSTOMERS = 10
+#: Levels of a categorical feature (in practice: countries) with fewer customers than this share one
+#: "infrequent" column, so a handful of customers from one country cannot get a weight of their own.
+MIN_LEVEL_CUSTOMERS = 10
 #: Format of the pickled scoring artifact; bump when ClassifierArtifact changes.
 ARTIFACT_FORMAT = 1
-#: Fits run on one thread: on a shared 2-core machine OpenMP threads fighting over the cores made one
-#: gradient-boosting fit 10x slower, and one thread gives the same numbers on every machine.
+#: Fits run on one thread: on a shared 2-core machine OpenMP threads fighting over the cores (and
+#: with dbt's own two threads) made one gradient-boosting fit 10x slower.
 FIT_THREADS = 1
 
 
@@ -79,7 +80,7 @@ def make_classifier(model_name: str, columns: list[str], random_state: int = 42)
     numeric = [c for c in columns if c not in SKEWED_FEATURES and c not in CATEGORICAL_FEATURES]
     preprocess = ColumnTransformer([
         ("skewed", make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"), StandardScaler()), list(SKEWED_FEATURES)),
-        ("categorical", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_COUNTRY_CUSTOMERS,
+        ("categorical", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_LEVEL_CUSTOMERS,
                                       sparse_output=False), list(CATEGORICAL_FEATURES)),
         ("numeric", StandardScaler(), numeric),
     ])
