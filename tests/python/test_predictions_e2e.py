@@ -170,7 +170,8 @@ def test_classifiers_beat_the_majority_baseline(generated_build):
         select model_name, balanced_accuracy from segment_classifier_evaluation
         where metric_scope = 'overall' and evaluation = 'cross_validation'"""))
     print(scores)
-    assert scores["majority_baseline"] == pytest.approx(0.25)
+    # Always predicting one segment recalls 1 segment out of k.
+    assert scores["majority_baseline"] == pytest.approx(1 / generated_build.scalar("select count(*) from segment_profiles"))
     assert scores["logistic_regression"] > 0.5
     assert scores["hist_gradient_boosting"] > 0.5
 
