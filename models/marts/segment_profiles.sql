@@ -82,11 +82,12 @@ profiles as (
         avg(z_monetary) as centroid_z_monetary,
         avg(distance_to_centroid) as mean_distance_to_centroid,
 
-        ---------- purchase forecast (customer_purchase_forecast)
-        avg(probability_alive) as mean_probability_alive,
-        avg(expected_purchases) as mean_expected_purchases,
-        sum(expected_spend) as expected_spend,
-        sum(clv) as total_clv
+        ---------- purchase forecast (customer_purchase_forecast), summed as decimals: exact, and the
+        ---------- same whatever order the rows arrive in
+        avg(probability_alive::decimal(18, 9)) as mean_probability_alive,
+        avg(expected_purchases::decimal(18, 6)) as mean_expected_purchases,
+        sum(expected_spend::decimal(18, 3)) as expected_spend,
+        sum(clv::decimal(18, 3)) as total_clv
 
     from segment_customers
     group by segment_id

@@ -22,7 +22,7 @@ MARTS = ("customer_rfm", "customer_segments", "segment_profiles", "cancellations
 PREDICTION_MARTS = ("product_categories", "customer_category_shares", "segment_purchases", "segment_by_country",
                     "first_purchase_features", "first_purchase_segment_predictions", "segment_classifier_evaluation",
                     "segment_classifier_feature_importance", "segment_classifier_model", "customer_purchase_forecast",
-                    "customer_forecast_holdout")
+                    "customer_forecast_holdout", "forecast_holdout_evaluation", "segment_classifier_confusion")
 #: The planted groups overlap on purpose (real segments do); plain K-means on the same log-RFM
 #: features recovers them with an ARI around 0.75-0.85 depending on the seed of the data, while a
 #: random assignment scores ~0 and a wrongly scaled or un-logged fit scores below 0.4. 0.6 sits

@@ -69,9 +69,11 @@ overall as (
         split,
         sum(support) as customers,
         sum(true_positives) / sum(support) as accuracy,
+        -- Means over lists in segment order: a plain avg() of doubles adds them in whatever order the
+        -- join delivered rows, which can change the last bit between two builds.
         -- Mean recall over the segments present in the split (scikit-learn's balanced_accuracy_score).
-        avg(recall) filter (where support > 0) as balanced_accuracy,
-        avg(f1) filter (where support > 0 or predicted > 0) as macro_f1
+        list_avg(list(recall order by segment_id) filter (where support > 0)) as balanced_accuracy,
+        list_avg(list(f1 order by segment_id) filter (where support > 0 or predicted > 0)) as macro_f1
 
     from segment_metrics
     group by model_name, evaluation, split
