@@ -1,0 +1,16 @@
+"""One row per classifier and first-purchase feature: permutation importance on the time-split test
+customers (customer_segments.first_purchase.feature_importance)."""
+
+from customer_segments.first_purchase import feature_importance
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    features = dbt.ref("first_purchase_features").df()
+    segments = dbt.ref("customer_segments").df()[["customer_id", "segment_id"]]
+    return feature_importance(
+        features,
+        segments,
+        cutoff=str(dbt.config.get("classifier_cutoff_date")),
+        random_state=int(dbt.config.get("random_state")),
+    )

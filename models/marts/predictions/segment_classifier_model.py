@@ -1,0 +1,17 @@
+"""One row: the first-purchase classifier with the best time-split balanced accuracy, refitted on every
+customer and pickled with its version and feature list, for `python -m customer_segments.scoring`."""
+
+from customer_segments.first_purchase import select_model, train_final_model
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    features = dbt.ref("first_purchase_features").df()
+    segments = dbt.ref("customer_segments").df()[["customer_id", "segment_id", "segment_name"]]
+    evaluation = dbt.ref("segment_classifier_evaluation").df()
+    return train_final_model(
+        features,
+        segments,
+        model_name=select_model(evaluation),
+        random_state=int(dbt.config.get("random_state")),
+    )

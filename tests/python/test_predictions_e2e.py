@@ -1,0 +1,298 @@
+"""Products, first-purchase predictions, forecast and scoring on a real `dbt build` of the generated data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_recall_fscore_support
+
+from conftest import ROOT, run_dbt
+from customer_segments.first_purchase import prepare_features
+from customer_segments.scoring import basket_features, load_artifact, main
+
+pytestmark = pytest.mark.dbt
+
+NEW_MARTS = (
+    "product_categories", "customer_category_shares", "segment_purchases", "segment_by_country",
+    "first_purchase_features", "first_purchase_segment_predictions", "segment_classifier_evaluation",
+    "segment_classifier_confusion", "segment_classifier_feature_importance", "segment_classifier_model",
+    "customer_purchase_summary", "customer_purchase_forecast", "customer_forecast_holdout",
+    "forecast_holdout_evaluation",
+)
+#: The generator's eight product themes, by the nouns of their descriptions.
+GENERATED_THEMES = {
+    "christmas": "christmas|advent", "bags": "bag", "candles": "t-light|candle",
+    "kitchen": "mug|teacup|cake|tea towel|jam jar", "cards": "card|wrapping|gift tag|napkins|gift wrap",
+    "garden": "garden|watering|bird house", "toys": "toy|childrens", "decor": "sign|clock|frame|cushion|doormat|mirror",
+}
+
+
+def frame(build, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(build.db_path), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+def test_new_marts_are_tables(generated_build):
+    kinds = dict(generated_build.query(
+        "select table_name, table_type from information_schema.tables where table_schema = 'main'"))
+    for mart in NEW_MARTS:
+        assert kinds.get(mart) == "BASE TABLE", mart
+
+
+def test_categories_recover_the_generated_product_themes(generated_build):
+    # Every generated description holds one theme noun: a category should be (nearly) one theme,
+    # although there are more categories than themes and a theme may split over several.
+    products = frame(generated_build, "select category_id, lower(description) as text from product_categories "
+                                      "where category_id > 0 and description is not null")
+    theme_of = pd.DataFrame({theme: products["text"].str.contains(nouns) for theme, nouns in GENERATED_THEMES.items()})
+    purity = theme_of.groupby(products["category_id"]).mean().max(axis=1)
+    weighted_purity = (purity * products["category_id"].value_counts()).sum() / len(products)
+    print(f"products={len(products)} weighted theme purity of categories={weighted_purity:.3f}")
+    assert weighted_purity > 0.8, purity.to_dict()
+
+
+def test_category_shares_add_up_per_customer(generated_build):
+    sums = frame(generated_build, "select customer_id, sum(share_of_net_spend) as total from customer_category_shares "
+                                  "group by customer_id having total is not null")
+    assert len(sums) > 0.9 * generated_build.scalar("select count(*) from customer_rfm")
+    np.testing.assert_allclose(sums["total"], 1.0, atol=1e-9)
+
+
+def test_country_mix_adds_up_and_segment_lift_is_relative_to_the_base(generated_build):
+    mix = frame(generated_build, "select * from segment_by_country")
+    np.testing.assert_allclose(mix.groupby("country")["share_of_country_customers"].sum(), 1.0)
+    assert mix["is_home_country"].groupby(mix["country"]).first().sum() == 1
+    # A country with the base's mix has lift 1: the lift of the whole base, customer-weighted, is 1.
+    weighted = (mix["lift_vs_all_customers"] * mix["share_of_all_customers"] * mix["country_customers"]).sum()
+    assert weighted / mix.groupby("country")["country_customers"].first().sum() == pytest.approx(1.0)
+
+
+def test_first_purchase_features_do_not_see_later_invoices(copy_of_build, tmp_path):
+    """The no-leakage rule: give 200 customers later invoices (a bigger basket from another country, and
+    a cancellation of their first basket) and rebuild the features: theirs do not change. As a control,
+    one other customer gets an extra line on their first invoice: only their features change."""
+    features_sql = "select * from first_purchase_features order by customer_id"
+    before = frame(copy_of_build, features_sql)
+    customers = before["customer_id"].head(201).tolist()
+    later, control = ", ".join(map(str, customers[:200])), customers[200]
+    with duckdb.connect(str(copy_of_build.db_path)) as con:
+        # A later purchase, a day after the customer's last line...
+        con.execute(f"""
+            insert into int_invoice_lines_netted by name
+            select * replace (line_id + 10000000 as line_id, 'L' || invoice_no as invoice_no, 'Atlantis' as country,
+                              invoiced_at + interval 1 day as invoiced_at, quantity * 7 as quantity,
+                              unit_price * 3 as unit_price, gross_value * 21 as gross_value,
+                              gross_value * 21 as net_value)
+            from int_invoice_lines_netted
+            where customer_id in ({later}) and line_type = 'purchase'
+            qualify invoiced_at = max(invoiced_at) over (partition by customer_id)""")
+        # ... and a cancellation of the first basket's lines an hour after it was placed.
+        con.execute(f"""
+            insert into int_invoice_lines_netted by name
+            select n.* replace (n.line_id + 20000000 as line_id, 'C' || n.invoice_no as invoice_no,
+                                'cancellation' as line_type, n.invoiced_at + interval 1 hour as invoiced_at,
+                                -n.quantity as quantity, n.quantity as requested_quantity,
+                                n.quantity as matched_quantity, 0 as gross_value, n.gross_value as cancelled_value,
+                                -n.gross_value as net_value)
+            from int_invoice_lines_netted as n
+            inner join first_purchase_features as f
+                on n.customer_id = f.customer_id and n.invoice_no = f.first_invoice_no
+            where n.customer_id in ({later})""")
+        con.execute(f"""
+            insert into int_invoice_lines_netted by name
+            select * replace (line_id + 30000000 as line_id)
+            from int_invoice_lines_netted
+            where customer_id = {control} and line_type = 'purchase'
+              and invoice_no = (select first_invoice_no from first_purchase_features where customer_id = {control})
+            limit 1""")
+    result = run_dbt(["run", "--select", "first_purchase_features"], copy_of_build.db_path, tmp_path,
+                     {"transactions_path": str(copy_of_build.data_path)})
+    assert result.returncode == 0, result.stdout[-3000:]
+    after = frame(copy_of_build, features_sql)
+    assert after["customer_id"].tolist() == before["customer_id"].tolist()
+    differs = (after.set_index("customer_id") != before.set_index("customer_id")).any(axis=1)
+    assert differs[differs].index.tolist() == [control]
+
+
+def test_time_split_is_by_first_purchase_and_disjoint(generated_build):
+    splits = frame(generated_build, """
+        select p.customer_id, p.split, f.first_purchase_at
+        from first_purchase_segment_predictions as p
+        inner join first_purchase_features as f on p.customer_id = f.customer_id
+        where p.evaluation = 'time_split' and p.model_name = 'logistic_regression'""")
+    assert splits["customer_id"].is_unique
+    cutoff = pd.Timestamp("2011-07-01")
+    assert (splits.loc[splits["split"] == "train", "first_purchase_at"] < cutoff).all()
+    assert (splits.loc[splits["split"] == "test", "first_purchase_at"] >= cutoff).all()
+    assert set(splits["split"]) == {"train", "test"}
+
+
+def test_probabilities_sum_to_one(generated_build):
+    predictions = frame(generated_build, "select * from first_purchase_segment_predictions")
+    probabilities = predictions.filter(like="probability_segment_")
+    assert probabilities.shape[1] == generated_build.scalar("select count(*) from segment_profiles")
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-9)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all().all()
+
+
+def test_evaluation_figures_equal_scikit_learn_metrics_on_the_predictions(generated_build):
+    predictions = frame(generated_build, "select * from first_purchase_segment_predictions")
+    evaluation = frame(generated_build, "select * from segment_classifier_evaluation")
+    segment_ids = sorted(predictions["actual_segment_id"].unique())
+    for (model, how, split), rows in predictions.groupby(["model_name", "evaluation", "split"]):
+        mine = evaluation.loc[(evaluation["model_name"] == model) & (evaluation["evaluation"] == how)
+                              & (evaluation["split"] == split)]
+        overall = mine.loc[mine["metric_scope"] == "overall"].iloc[0]
+        y, p = rows["actual_segment_id"], rows["predicted_segment_id"]
+        assert overall["accuracy"] == pytest.approx(accuracy_score(y, p))
+        with warnings.catch_warnings():
+            # Segments predicted but absent from a split are expected under the time split.
+            warnings.simplefilter("ignore", UserWarning)
+            assert overall["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p))
+        precision, recall, f1, support = precision_recall_fscore_support(y, p, labels=segment_ids, zero_division=0)
+        per_segment = mine.loc[mine["metric_scope"] == "segment"].set_index("segment_id").loc[segment_ids]
+        np.testing.assert_allclose(per_segment["recall"].fillna(0), recall)
+        np.testing.assert_allclose(per_segment["precision"].fillna(0), precision)
+        np.testing.assert_allclose(per_segment["f1"], f1)
+        np.testing.assert_array_equal(per_segment["customers"], support)
+
+
+def test_classifiers_beat_the_majority_baseline(generated_build):
+    # The planted groups shop differently from their first basket (size, depth, themes).
+    scores = dict(generated_build.query("""
+        select model_name, balanced_accuracy from segment_classifier_evaluation
+        where metric_scope = 'overall' and evaluation = 'cross_validation'"""))
+    print(scores)
+    # Always predicting one segment recalls 1 segment out of k.
+    assert scores["majority_baseline"] == pytest.approx(1 / generated_build.scalar("select count(*) from segment_profiles"))
+    assert scores["logistic_regression"] > 0.5
+    assert scores["hist_gradient_boosting"] > 0.5
+
+
+def test_confusion_adds_up_to_the_predictions(generated_build):
+    confusion = frame(generated_build, "select * from segment_classifier_confusion")
+    predictions = frame(generated_build, "select * from first_purchase_segment_predictions")
+    crosstab = predictions.groupby(["model_name", "evaluation", "split", "actual_segment_id",
+                                    "predicted_segment_id"]).size()
+    nonzero = confusion.loc[confusion["customers"] > 0].set_index(crosstab.index.names)["customers"]
+    pd.testing.assert_series_equal(nonzero.sort_index(), crosstab.sort_index(), check_names=False)
+
+
+def test_basket_size_matters_most_to_the_classifiers(generated_build):
+    importance = frame(generated_build, "select * from segment_classifier_feature_importance")
+    assert set(importance["feature"]) >= {"basket_value", "country", "purchase_month"}
+    top = importance.loc[importance["importance_rank"] <= 3].groupby("model_name")["feature"].apply(set)
+    basket = {"basket_value", "basket_units", "basket_lines", "basket_products", "mean_unit_price"}
+    assert all(features & basket for features in top)
+
+
+def test_forecast_is_summarised_per_segment(generated_build):
+    per_segment = frame(generated_build, """
+        select s.segment_id, sum(f.expected_spend) as spend, sum(f.clv) as clv, avg(f.probability_alive) as alive
+        from customer_purchase_forecast as f inner join customer_segments as s on f.customer_id = s.customer_id
+        group by s.segment_id order by s.segment_id""")
+    profiles = frame(generated_build, "select segment_id, expected_spend, total_clv, mean_probability_alive "
+                                      "from segment_profiles order by segment_id")
+    np.testing.assert_allclose(profiles["expected_spend"], per_segment["spend"])
+    np.testing.assert_allclose(profiles["total_clv"], per_segment["clv"])
+    np.testing.assert_allclose(profiles["mean_probability_alive"], per_segment["alive"])
+    # Discounting a three-year horizon still exceeds one year's spend; lapsed customers expect least.
+    assert (profiles["total_clv"] > profiles["expected_spend"]).all()
+
+
+def test_holdout_counts_match_the_lines(generated_build):
+    holdout = frame(generated_build, "select customer_id, holdout_purchases from customer_forecast_holdout")
+    actual = frame(generated_build, """
+        select customer_id, count(distinct cast(invoiced_at as date)) as days
+        from int_invoice_lines_netted
+        where line_type = 'purchase' and invoiced_at >= timestamp '2011-07-01'
+        group by customer_id""")
+    merged = holdout.merge(actual, on="customer_id", how="left").fillna({"days": 0})
+    np.testing.assert_array_equal(merged["holdout_purchases"], merged["days"])
+    evaluation = frame(generated_build, "select * from forecast_holdout_evaluation").set_index("method")
+    assert evaluation.loc["bg_nbd", "actual_purchases"] == holdout["holdout_purchases"].sum()
+
+
+def first_invoice_lines(build, customer_id: int) -> pd.DataFrame:
+    """The raw lines a shop would send for a customer's first invoice, postage and earlier refunds included."""
+    return frame(build, f"""
+        select invoice_no, stock_code, description, quantity, unit_price,
+               strftime(invoiced_at, '%Y-%m-%d %H:%M:%S') as invoiced_at, country
+        from stg_retail__invoice_lines
+        where customer_id = {customer_id}
+          and (invoice_no = (select first_invoice_no from first_purchase_features where customer_id = {customer_id})
+               or (line_status = 'cancellation' and invoiced_at <= (select first_purchase_at from first_purchase_features
+                                                                    where customer_id = {customer_id})))
+        order by line_id""")
+
+
+def test_scoring_rebuilds_the_sql_features_exactly(generated_build):
+    features = frame(generated_build, "select * from first_purchase_features order by customer_id")
+    artifact = load_artifact(generated_build.db_path)
+    with duckdb.connect(str(generated_build.db_path), read_only=True) as con:
+        categories = con.execute("select stock_code, category_id from product_categories").df()
+        rules = con.execute("select stock_code, match_type from non_merchandise_codes").df()
+    category_ids = sorted(int(c.rsplit("_", 1)[1]) for c in features.columns if c.startswith("category_share_"))
+    # Customers with an earlier refund, postage on the first invoice, or neither.
+    sample = pd.concat([features.loc[features["has_earlier_cancellation"]].head(10), features.sample(60, random_state=1)])
+    for _, row in sample.drop_duplicates("customer_id").iterrows():
+        rebuilt = basket_features(first_invoice_lines(generated_build, row["customer_id"]), categories, rules, category_ids)
+        expected = prepare_features(row.to_frame().T, artifact.feature_columns)
+        pd.testing.assert_frame_equal(prepare_features(rebuilt, artifact.feature_columns), expected.reset_index(drop=True),
+                                      check_exact=False, rtol=1e-9, obj=f"customer {row['customer_id']}")
+
+
+def test_scoring_cli_scores_a_new_customers_first_invoice(generated_build, tmp_path):
+    model_name, version, features_json = generated_build.query(
+        "select model_name, model_version, feature_columns from segment_classifier_model")[0]
+    customer_id = generated_build.scalar("select min(customer_id) from first_purchase_features")
+    lines = first_invoice_lines(generated_build, customer_id)
+    lines.to_csv(tmp_path / "first.csv", index=False)
+    lines.to_json(tmp_path / "first.json", orient="records")
+    outputs = []
+    for name in ("first.csv", "first.json"):
+        result = subprocess.run([sys.executable, "-m", "customer_segments.scoring", str(tmp_path / name),
+                                 "--db", str(generated_build.db_path), "--json"],
+                                capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert result.returncode == 0, result.stderr
+        outputs.append(json.loads(result.stdout))
+    assert outputs[0] == outputs[1]
+    scored = outputs[0]
+    assert (scored["model_name"], scored["model_version"]) == (model_name, version)
+    assert sum(scored["probabilities"].values()) == pytest.approx(1.0)
+    assert scored["probabilities"][scored["segment_name"]] == max(scored["probabilities"].values())
+    # The same numbers as the saved pipeline on the SQL features of that customer.
+    artifact = load_artifact(generated_build.db_path)
+    row = frame(generated_build, f"select * from first_purchase_features where customer_id = {customer_id}")
+    expected = artifact.pipeline.predict_proba(prepare_features(row, json.loads(features_json)))[0]
+    names = dict(zip(artifact.segment_ids, artifact.segment_names))
+    for segment_id, p in zip(artifact.pipeline.classes_, expected):
+        assert scored["probabilities"][names[segment_id]] == pytest.approx(p)
+
+    plain = subprocess.run([sys.executable, "-m", "customer_segments.scoring", str(tmp_path / "first.csv"),
+                            "--db", str(generated_build.db_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert plain.returncode == 0 and f"segment: {scored['segment_name']}" in plain.stdout
+
+
+def test_scoring_fails_clearly_on_bad_input(generated_build, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"stock_code": ["POST"], "quantity": [1], "unit_price": [18.0],
+                  "invoiced_at": ["2011-12-01 10:00"]}).to_csv(bad, index=False)
+    missing = tmp_path / "missing.csv"
+    pd.DataFrame({"stock_code": ["22423"], "quantity": [1]}).to_csv(missing, index=False)
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    for path, db, message in ((bad, generated_build.db_path, "no purchase line"),
+                              (missing, generated_build.db_path, "missing columns ['unit_price', 'invoiced_at']"),
+                              (bad, tmp_path / "nowhere.duckdb", "nowhere.duckdb not found"),
+                              (bad, empty, "holds no segment_classifier_model table"),
+                              (tmp_path / "lines.xlsx", generated_build.db_path, "not found")):
+        assert main([str(path), "--db", str(db)]) == 2
+        assert message in capsys.readouterr().err

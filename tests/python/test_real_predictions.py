@@ -1,0 +1,56 @@
+"""Acceptance of the products, predictions and forecast marts on the real UCI Online Retail data."""
+
+import pandas as pd
+import pytest
+
+from customer_segments.scoring import score_first_invoice
+
+pytestmark = [pytest.mark.dbt, pytest.mark.real_data]
+
+
+def test_every_merchandise_code_has_a_named_category(real_build):
+    sizes = real_build.query("""
+        select category_id, category_name, count(*) as codes from product_categories
+        group by all order by category_id""")
+    print("\n".join(f"{i:>2} {name:<40} {n}" for i, name, n in sizes))
+    learned = [row for row in sizes if 1 <= row[0] <= 20]
+    assert len(learned) == 20 and all(n > 0 for *_, n in learned)
+    assert real_build.scalar("select count(*) from product_categories where category_id = 0") < 0.05 * sum(
+        n for *_, n in sizes)
+    # The override seed is applied: the games it lists form their own category.
+    assert real_build.scalar("select count(*) from product_categories where category_name = 'Toys / Games'") == 9
+
+
+def test_classifiers_beat_the_majority_baseline_on_real_customers(real_build):
+    scores = {(m, e): b for m, e, b in real_build.query("""
+        select model_name, evaluation, balanced_accuracy from segment_classifier_evaluation
+        where metric_scope = 'overall' and split = 'test'""")}
+    print(scores)
+    segments = real_build.scalar("select count(*) from segment_profiles")
+    for evaluation in ("cross_validation", "time_split"):
+        baseline = scores[("majority_baseline", evaluation)]
+        assert baseline == pytest.approx(1 / segments)
+        assert scores[("logistic_regression", evaluation)] > baseline + 0.05
+        assert scores[("hist_gradient_boosting", evaluation)] > baseline + 0.05
+
+
+def test_bg_nbd_beats_the_naive_past_rate_on_the_real_holdout(real_build):
+    evaluation = pd.DataFrame(real_build.query(
+        "select method, purchases_mae, purchases_aggregate_error from forecast_holdout_evaluation"),
+        columns=["method", "mae", "aggregate_error"]).set_index("method")
+    print(evaluation)
+    assert evaluation.loc["bg_nbd", "mae"] < evaluation.loc["naive_past_rate", "mae"]
+    assert abs(evaluation.loc["bg_nbd", "aggregate_error"]) < abs(evaluation.loc["naive_past_rate", "aggregate_error"])
+
+
+def test_a_real_first_invoice_is_scored(real_build):
+    customer_id, invoice_no = real_build.query(
+        "select customer_id, first_invoice_no from first_purchase_features order by customer_id limit 1")[0]
+    lines = pd.DataFrame(real_build.query(f"""
+        select invoice_no, stock_code, quantity, unit_price, invoiced_at, country
+        from stg_retail__invoice_lines where invoice_no = '{invoice_no}'"""),
+        columns=["invoice_no", "stock_code", "quantity", "unit_price", "invoiced_at", "country"])
+    scored = score_first_invoice(real_build.db_path, lines)
+    segment_names = {row[0] for row in real_build.query("select segment_name from segment_profiles")}
+    assert set(scored["probabilities"]) == segment_names
+    assert sum(scored["probabilities"].values()) == pytest.approx(1.0)
