@@ -2,9 +2,9 @@
 
 What BI users see is what the report shows: every figure is read from the published DuckDB file,
 opened read-only. Plotly's JavaScript is inlined once (no CDN, nothing fetched when the page opens;
-no map traces, which would fetch map tiles). Each section is drawn only when its tables exist, so the
-report grows with the project (k selection, algorithm comparison, product categories, prediction and
-forecast tables come from later builds) and never fails on an older database.
+no map traces, which would fetch map tiles). Each section is drawn only when its tables exist (k selection,
+algorithm comparison, product categories, predictions and the forecast each need their marts), so the
+report never fails on a database built by an older version of the project.
 
 Usage::
 
@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import html
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,7 +63,10 @@ class Report:
     def chart(self, figure: go.Figure, height: int = 420) -> str:
         """The figure as an HTML fragment using the page's inlined Plotly; stable ids, same HTML each run."""
         self._charts += 1
-        figure.update_layout(height=height, margin={"l": 60, "r": 30, "t": 50, "b": 50}, template="plotly_white")
+        # A title above subplot titles needs room; labels outside bars may reach past the plot area.
+        top = 90 if figure.layout.title.text and figure.layout.annotations else 50
+        figure.update_layout(height=height, margin={"l": 60, "r": 30, "t": top, "b": 50}, template="plotly_white")
+        figure.update_traces(cliponaxis=False, selector={"type": "bar"})
         return figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{self._charts}",
                               config=PLOT_CONFIG)
 
@@ -89,11 +93,6 @@ def table_html(frame: pd.DataFrame, max_rows: int = 50, float_digits: int = 3) -
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p class='note'>First {max_rows} of {len(frame):,} rows.</p>" if len(frame) > max_rows else ""
     return f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{more}"
-
-
-def first_column(frame: pd.DataFrame, *candidates: str) -> str | None:
-    """The first of ``candidates`` that is a column of ``frame`` (tables from other builds may vary)."""
-    return next((c for c in candidates if c in frame.columns), None)
 
 
 # ---------------------------------------------------------------- sections on the core tables
@@ -219,167 +218,369 @@ def scatter_3d(report: Report) -> Section | None:
 def country_mix(report: Report) -> Section | None:
     if not report.has("customer_segments", "customer_rfm", "segment_profiles"):
         return None
-    mix = report.df("""
-        with by_country as (
-            select customer_rfm.country, customer_segments.segment_id, customer_segments.segment_name,
-                   count(*) as customers
-            from customer_segments
-            inner join customer_rfm on customer_segments.customer_id = customer_rfm.customer_id
-            group by all
-        ),
-        top_countries as (
-            select country from by_country group by country order by sum(customers) desc, country limit 12
-        )
-        select by_country.*, customers / sum(customers) over (partition by country) as share
-        from by_country
-        inner join top_countries using (country)
-        order by segment_id, country
-    """)
-    order = mix.groupby("country").customers.sum().sort_values(ascending=False).index.tolist()
+    if report.has("segment_by_country"):
+        mix = report.df("""
+            with top_countries as (
+                select country from segment_by_country
+                group by country order by max(country_customers) desc, country limit 12
+            )
+            select country, segment_id, segment_name, customers, share_of_country_customers as share,
+                   lift_vs_all_customers as lift
+            from segment_by_country
+            inner join top_countries using (country)
+            order by segment_id, country
+        """)
+    else:  # an older build: the same mix from the core tables
+        mix = report.df("""
+            with by_country as (
+                select customer_rfm.country, customer_segments.segment_id, customer_segments.segment_name,
+                       count(*) as customers
+                from customer_segments
+                inner join customer_rfm on customer_segments.customer_id = customer_rfm.customer_id
+                group by all
+            ),
+            top_countries as (
+                select country from by_country group by country order by sum(customers) desc, country limit 12
+            )
+            select by_country.*, customers / sum(customers) over (partition by country) as share, null as lift
+            from by_country
+            inner join top_countries using (country)
+            order by segment_id, country
+        """)
+    order = mix.groupby("country").customers.sum().sort_values(ascending=False, kind="stable").index.tolist()
     colours = report.segment_colours()
     figure = go.Figure([
         go.Bar(name=name, x=group.country, y=group.share, marker_color=colours.get(name),
-               customdata=group.customers, hovertemplate="%{x}: %{y:.0%} (%{customdata} customers)")
+               customdata=group[["customers", "lift"]],
+               hovertemplate="%{x}: %{y:.0%} (%{customdata[0]} customers)")
         for name, group in mix.groupby("segment_name", sort=False)
     ])
     figure.update_layout(barmode="stack", yaxis_tickformat=".0%", xaxis={"categoryorder": "array", "categoryarray": order},
-                         title="Segment mix in the 12 countries with most customers")
-    counts = mix.groupby("country", sort=False).customers.sum().reindex(order).reset_index()
-    counts.columns = ["Country", "Customers"]
-    return Section("Country mix", "Do customers abroad behave differently? Countries ordered by customers.",
-                   [report.chart(figure), table_html(counts)])
+                         legend={"traceorder": "normal"},
+                         title=f"Segment mix in the {len(order)} countries with most customers")
+    counts = mix.pivot_table(index="country", columns="segment_name", values="customers", aggfunc="sum", sort=False)
+    counts = counts.reindex(index=order, columns=list(colours)).fillna(0).astype(int)
+    counts.insert(0, "Customers", counts.sum(axis=1))
+    counts = counts.reset_index().rename(columns={"country": "Country"})
+    return Section("Country mix", "Do customers abroad behave differently? Countries ordered by customers; "
+                   "the table counts each segment's customers.", [report.chart(figure), table_html(counts)])
 
 
-# ---------------------------------------------------------------- sections on tables of later builds
+# ---------------------------------------------------------------- sections on the issue-3 and issue-4 tables
 
 def k_selection(report: Report) -> Section | None:
     if not report.has("segment_k_selection"):
         return None
-    frame = report.df("select * from segment_k_selection order by 1")
-    k = first_column(frame, "k", "n_clusters")
-    parts = []
-    if k:
-        metrics = [c for c in ("inertia", "silhouette", "calinski_harabasz", "davies_bouldin") if c in frame.columns]
-        if metrics:
-            figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=metrics)
-            for col, metric in enumerate(metrics, start=1):
-                figure.add_trace(go.Scatter(x=frame[k], y=frame[metric], mode="lines+markers", name=metric,
-                                            showlegend=False), row=1, col=col)
-            chosen = first_column(frame, "is_chosen", "chosen", "is_selected", "selected")
-            if chosen:
-                for value in frame.loc[frame[chosen].astype(bool), k]:
-                    figure.add_vline(x=value, line_dash="dot", line_color="#D55E00")
-            figure.update_layout(title="Choosing k: elbow and cluster-quality scores (dotted: chosen k)")
-            parts.append(report.chart(figure))
-    parts.append(table_html(frame))
-    return Section("Choosing the number of segments", "From table segment_k_selection.", parts)
+    frame = report.df("select * from segment_k_selection order by k")
+    chosen = frame.loc[frame.is_chosen].iloc[0]
+    panels = (("inertia", "Inertia (elbow)"), ("silhouette", "Silhouette ↑"),
+              ("calinski_harabasz", "Calinski-Harabasz ↑"), ("davies_bouldin", "Davies-Bouldin ↓"),
+              ("bootstrap_mean_ari", "Bootstrap stability (ARI) ↑"), ("smallest_cluster_share", "Smallest segment share"))
+    figure = make_subplots(rows=2, cols=3, subplot_titles=[title for _, title in panels],
+                           horizontal_spacing=0.08, vertical_spacing=0.16)
+    for i, (metric, title) in enumerate(panels):
+        row, col = divmod(i, 3)
+        error = ({"type": "data", "array": frame.bootstrap_sd_ari, "visible": True}
+                 if metric == "bootstrap_mean_ari" else None)
+        figure.add_trace(go.Scatter(x=frame.k, y=frame[metric], mode="lines+markers", name=title, showlegend=False,
+                                    error_y=error, line_color="#0072B2",
+                                    hovertemplate="k=%{x}: %{y:.3f}<extra></extra>"), row=row + 1, col=col + 1)
+        figure.add_trace(go.Scatter(x=[chosen.k], y=[chosen[metric]], mode="markers", showlegend=False,
+                                    marker={"size": 12, "color": "#D55E00", "symbol": "diamond"},
+                                    hovertemplate=f"chosen k={chosen.k}: %{{y:.3f}}<extra></extra>"),
+                         row=row + 1, col=col + 1)
+    figure.update_xaxes(dtick=1, title_text="k", row=2)
+    figure.update_yaxes(tickformat=".0%", row=2, col=3)
+    figure.update_layout(title=f"Choosing k: chosen k = {chosen.k} (orange diamond), elbow at k = {chosen.elbow_k}")
+    table = frame[["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "bootstrap_mean_ari",
+                   "smallest_cluster_share", "cluster_sizes", "is_chosen"]]
+    how = "by the selection rule" if chosen.chosen_by == "rule" else "by var n_segments"
+    return Section("Choosing the number of segments",
+                   f"K-means on {chosen.features} ({chosen['transform']}) of {int(chosen.customers):,} customers. "
+                   f"k = {chosen.k} was chosen {how}: {chosen.selection_reason}.",
+                   [report.chart(figure, height=560), table_html(table)])
 
 
 def algorithm_comparison(report: Report) -> Section | None:
     if not report.has("segment_algorithm_comparison"):
         return None
-    frame = report.df("select * from segment_algorithm_comparison")
-    name = first_column(frame, "algorithm", "method", "model")
-    parts = []
-    metrics = [c for c in ("silhouette", "adjusted_rand_index", "bootstrap_mean_ari", "stability_ari") if c in frame.columns]
-    if name and metrics:
-        label = frame[name].astype(str)
-        for extra in ("feature_set", "transform"):
-            if extra in frame.columns:
-                label = label + " · " + frame[extra].astype(str)
-        figure = go.Figure([go.Bar(name=m, x=label, y=frame[m]) for m in metrics])
-        figure.update_layout(barmode="group", title="Algorithms compared")
-        parts.append(report.chart(figure))
-    parts.append(table_html(frame))
-    return Section("Algorithm comparison", "From table segment_algorithm_comparison.", parts)
+    frame = report.df("select * from segment_algorithm_comparison order by not is_production, algorithm")
+    label = frame.algorithm + " (" + frame.n_clusters.astype(str) + " clusters)"
+    metrics = [("silhouette", "Silhouette"), ("bootstrap_mean_ari", "Bootstrap stability (ARI)"),
+               ("noise_share", "Noise share"), ("smallest_cluster_share", "Smallest cluster share")]
+    if frame.ari_planted_groups.notna().any():  # generated data: agreement with the planted groups
+        metrics.insert(1, ("ari_planted_groups", "ARI vs planted groups"))
+    colours = ("#0072B2", "#009E73", "#E69F00", "#D55E00", "#999999")
+    figure = go.Figure([
+        go.Bar(name=title, x=label, y=frame[metric], marker_color=colour, texttemplate="%{y:.2f}",
+               textposition="outside", hovertemplate=title + " %{x}: %{y:.3f}<extra></extra>")
+        for (metric, title), colour in zip(metrics, colours)
+    ])
+    figure.update_layout(barmode="group", yaxis_range=[0, 1.1],
+                         title=f"Algorithms on the same features (k = {frame.k.iloc[0]} where the method takes one)")
+    table = frame[["algorithm", "is_production", "parameters", "n_clusters", "noise_share", "silhouette",
+                   "calinski_harabasz", "davies_bouldin", "ari_planted_groups", "bootstrap_mean_ari",
+                   "bootstrap_sd_ari", "cluster_sizes"]].dropna(axis=1, how="all")
+    parts = [report.chart(figure), table_html(table)]
+    if report.has("segment_feature_set_comparison"):
+        sets = report.df("""
+            select rank, feature_set, transform, features, silhouette, ari_planted_groups, bootstrap_mean_ari,
+                   smallest_cluster_share, verdict, is_best, is_production
+            from segment_feature_set_comparison order by rank
+        """).dropna(axis=1, how="all")
+        parts.append("<h3>Feature sets and transforms (K-means, same k)</h3>"
+                     "<p class='note'>Silhouettes are measured in each configuration's own space, so they do not "
+                     "compare across transforms; the rank puts usable configurations first.</p>" + table_html(sets))
+    return Section("Algorithm comparison",
+                   "The production K-means next to Ward, a Gaussian mixture and two density methods. "
+                   "Stability: agreement of refits on fixed-seed subsamples (1 = the same segments every time).",
+                   parts)
 
 
-def feature_importance(report: Report, table: str, title: str) -> Section | None:
-    if not report.has(table):
+def segment_drivers(report: Report) -> Section | None:
+    if not report.has("segment_feature_importance", "segment_profiles"):
         return None
-    frame = report.df(f"select * from {table}")
-    feature = first_column(frame, "feature", "feature_name")
-    value = first_column(frame, "importance", "importance_mean", "f_statistic", "anova_f", "score")
-    parts = []
-    if feature and value:
-        group = first_column(frame, "model", "method")
-        traces = frame.groupby(group, sort=False) if group else [(value, frame)]
-        figure = go.Figure([go.Bar(name=str(key), y=part[feature], x=part[value], orientation="h")
-                            for key, part in traces])
-        figure.update_layout(barmode="group", title=title, yaxis={"autorange": "reversed"})
-        parts.append(report.chart(figure, height=max(320, 28 * frame[feature].nunique() + 120)))
-    parts.append(table_html(frame))
-    return Section(title, f"From table {table}.", parts)
+    frame = report.df("""
+        select importance.*, profiles.segment_name
+        from segment_feature_importance as importance
+        inner join segment_profiles as profiles using (segment_id)
+        order by segment_id, feature
+    """)
+    features = list(dict.fromkeys(frame.sort_values("anova_f", ascending=False, kind="stable").feature))
+    names = list(dict.fromkeys(frame.segment_name))
+    effect = frame.pivot(index="segment_name", columns="feature", values="effect_size").reindex(index=names, columns=features)
+    limit = float(effect.abs().max().max()) or 1.0
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.2,
+                           subplot_titles=("Effect size per segment (Cohen's d vs other customers)",
+                                           "How much each feature separates all segments"))
+    figure.add_trace(go.Heatmap(z=effect.values, x=features, y=names, zmin=-limit, zmax=limit, colorscale="RdBu_r",
+                                text=effect.map(lambda v: f"{v:+.2f}").values, texttemplate="%{text}",
+                                colorbar={"title": "d", "x": 0.5, "len": 0.9},
+                                hovertemplate="%{y} · %{x}: d = %{z:.2f}<extra></extra>"), row=1, col=1)
+    overall = frame.drop_duplicates("feature").set_index("feature").reindex(features)
+    for column, title, colour in (("eta_squared", "η² (variance explained)", "#0072B2"),
+                                  ("surrogate_tree_importance", "surrogate tree importance", "#E69F00")):
+        figure.add_trace(go.Bar(x=features, y=overall[column], name=title, marker_color=colour,
+                                texttemplate="%{y:.2f}", textposition="outside"), row=1, col=2)
+    figure.update_yaxes(autorange="reversed", row=1, col=1)
+    figure.update_yaxes(range=[0, 1.15], row=1, col=2)
+    figure.update_layout(barmode="group", legend={"orientation": "h", "x": 0.62, "y": -0.15})
+    drivers = frame.loc[frame.is_top_driver].sort_values("segment_id")
+    lines = "".join(
+        f"<li><b>{html.escape(row.segment_name)}</b>: {html.escape(row.feature)} "
+        f"{'higher' if row.effect_size > 0 else 'lower'} than other customers (d = {row.effect_size:+.2f})</li>"
+        for row in drivers.itertuples())
+    fidelity = overall.surrogate_tree_fidelity.iloc[0]
+    return Section("What separates the segments",
+                   "Red: the segment's customers have higher values than the others, blue: lower (for recency, "
+                   f"higher = longer ago). A depth-{int(overall.surrogate_tree_depth.iloc[0])} decision tree "
+                   f"reproduces {fidelity:.0%} of the segment assignments.",
+                   [report.chart(figure, height=max(380, 60 * len(names) + 160)),
+                    f"<p>What drives each segment most:</p><ul>{lines}</ul>"])
 
 
 def segment_purchases(report: Report) -> Section | None:
     if not report.has("segment_purchases"):
         return None
-    frame = report.df("select * from segment_purchases")
-    segment = first_column(frame, "segment_name", "segment_id")
-    item = first_column(frame, "category_name", "category", "item_name", "description", "stock_code")
-    lift = first_column(frame, "lift", "spend_lift")
-    parts = []
-    if segment and item and lift:
-        top = (frame.sort_values([segment, lift], ascending=[True, False]).groupby(segment, sort=False).head(5))
-        figure = go.Figure([go.Bar(name=str(key), x=part[lift], y=part[item].astype(str), orientation="h")
-                            for key, part in top.groupby(segment, sort=False)])
-        figure.update_layout(barmode="group", title="What each segment buys more than others (lift, top 5)")
-        figure.add_vline(x=1, line_dash="dot")
-        parts.append(report.chart(figure, height=max(420, 22 * len(top) + 120)))
-    parts.append(table_html(frame))
-    return Section("What each segment buys", "From table segment_purchases: lift > 1 means the segment "
-                   "spends a larger share on it than the whole customer base.", parts)
+    frame = report.df("select * from segment_purchases order by segment_id, item_type, spend_rank, item_key")
+    names = list(dict.fromkeys(frame.segment_name))
+    categories = frame.loc[frame.item_type == "category"]
+    # Categories that matter to someone: the biggest by spend, at most 15, in order of base spend.
+    order = (categories.groupby("item_name").share_of_base_spend.first()
+             .sort_values(ascending=False, kind="stable").head(15).index.tolist())
+    lift = categories.pivot(index="item_name", columns="segment_name", values="spend_lift").reindex(index=order, columns=names)
+    share = categories.pivot(index="item_name", columns="segment_name", values="share_of_segment_spend").reindex(index=order, columns=names)
+    log_lift = lift.map(lambda v: float("nan") if pd.isna(v) or v <= 0 else math.log2(v))
+    limit = max(float(log_lift.abs().max().max()), 0.5)
+    figure = go.Figure(go.Heatmap(
+        z=log_lift.values, x=names, y=order, zmin=-limit, zmax=limit, colorscale="RdBu_r", customdata=share.values,
+        text=lift.map(lambda v: "" if pd.isna(v) else f"{v:.2f}×").values, texttemplate="%{text}",
+        colorbar={"title": "lift", "tickvals": [-1, 0, 1], "ticktext": ["½×", "1×", "2×"]},
+        hovertemplate="%{x} · %{y}<br>spend lift %{text}, %{customdata:.1%} of the segment's spend<extra></extra>"))
+    figure.update_yaxes(autorange="reversed")
+    figure.update_layout(title=f"Spend lift per product category (the {len(order)} biggest categories)",
+                         margin={"l": 240})
+    products = frame.loc[(frame.item_type == "product") & (frame.spend_lift > 1)]
+    top = (products.sort_values(["segment_id", "spend_lift"], ascending=[True, False], kind="stable")
+           .groupby("segment_id", sort=False).head(3))
+    table = top[["segment_name", "item_name", "net_spend", "share_of_segment_spend", "segment_penetration",
+                 "spend_lift"]].rename(columns={
+                     "segment_name": "Segment", "item_name": "Product", "net_spend": "Net spend (£)",
+                     "share_of_segment_spend": "Share of segment spend", "segment_penetration": "Customers buying it",
+                     "spend_lift": "Spend lift"})
+    table["Net spend (£)"] = table["Net spend (£)"].astype(float).round().astype(int)
+    return Section("What each segment buys",
+                   "Spend lift = the share of the segment's money that goes to an item / the same share for all "
+                   "customers: above 1× (red) the segment favours it, below 1× (blue) it buys less of it.",
+                   [report.chart(figure, height=max(420, 30 * len(order) + 160)),
+                    "<h3>Products each segment favours (among its top products by spend, lift > 1)</h3>"
+                    + table_html(table)])
 
 
 def classifier_performance(report: Report) -> Section | None:
     if not report.has("segment_classifier_evaluation"):
         return None
-    frame = report.df("select * from segment_classifier_evaluation")
-    model = first_column(frame, "model", "model_name")
-    split = first_column(frame, "split", "evaluation")
-    metrics = [c for c in ("accuracy", "balanced_accuracy") if c in frame.columns]
-    parts = []
-    if model and metrics:
-        summary = frame.groupby([c for c in (model, split) if c], sort=False)[metrics].first().reset_index()
-        label = summary[model].astype(str) + (" · " + summary[split].astype(str) if split else "")
-        figure = go.Figure([go.Bar(name=m, x=label, y=summary[m]) for m in metrics])
-        figure.update_layout(barmode="group", yaxis_range=[0, 1],
-                             title="First purchase → segment: accuracy per model and split")
-        parts.append(report.chart(figure))
-    parts.append(table_html(frame))
+    overall = report.df("""
+        select model_name, evaluation, split, cast(customers as bigint) as customers, accuracy, balanced_accuracy,
+               macro_f1
+        from segment_classifier_evaluation
+        where metric_scope = 'overall'
+        order by model_name = 'majority_baseline' desc, model_name, evaluation desc, split
+    """)
+    where = {("time_split", "test"): "time split · later customers", ("cross_validation", "test"): "5-fold cross-validation",
+             ("time_split", "train"): "time split · training (in-sample)"}
+    overall["where"] = [where.get((e, s), f"{e} · {s}") for e, s in zip(overall.evaluation, overall.split)]
+    colours = {"majority_baseline": "#999999", "logistic_regression": "#0072B2", "hist_gradient_boosting": "#E69F00"}
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Balanced accuracy", "Macro F1"))
+    for col, metric in enumerate(("balanced_accuracy", "macro_f1"), start=1):
+        for model, part in overall.groupby("model_name", sort=False):
+            figure.add_trace(go.Bar(name=model, x=part["where"], y=part[metric], legendgroup=model, showlegend=col == 1,
+                                    marker_color=colours.get(model), texttemplate="%{y:.2f}", textposition="outside",
+                                    customdata=part.customers,
+                                    hovertemplate=model + " · %{x}: %{y:.3f} (%{customdata} customers)<extra></extra>"),
+                             row=1, col=col)
+    figure.update_yaxes(range=[0, 1.1])
+    figure.update_layout(barmode="group", title="Segment predicted from the first purchase, against the majority baseline (grey)",
+                         legend={"orientation": "h", "y": -0.15})
+    parts = [report.chart(figure, height=460), table_html(overall.drop(columns="where"))]
     if report.has("segment_classifier_confusion"):
-        parts.append("<h3>Confusion</h3>" + table_html(report.df("select * from segment_classifier_confusion")))
+        parts.append(confusion_matrices(report, overall))
     return Section("Predicting the segment from the first purchase",
-                   "From table segment_classifier_evaluation (a majority-class baseline is the bar to beat).", parts)
+                   "Can a customer's segment be told from their first invoice alone? Each classifier is compared "
+                   "with always predicting the most common segment; the time-split test customers (first purchase "
+                   "after the cutoff) are the honest estimate for new customers.", parts)
+
+
+def confusion_matrices(report: Report, overall: pd.DataFrame) -> str:
+    """Heatmaps of actual vs predicted segment for the best classifier (the saved one when there is one)."""
+    if report.has("segment_classifier_model"):
+        model = report.df("select model_name from segment_classifier_model").model_name.iloc[0]
+    else:
+        honest = overall.loc[(overall.model_name != "majority_baseline") & (overall.split == "test")]
+        model = honest.sort_values("balanced_accuracy", ascending=False, kind="stable").model_name.iloc[0]
+    frame = report.df(f"""
+        select evaluation, actual_segment_id, actual_segment_name, predicted_segment_id, predicted_segment_name,
+               customers, share_of_actual_segment
+        from segment_classifier_confusion
+        where model_name = '{model.replace("'", "''")}' and split = 'test'
+        order by evaluation, actual_segment_id, predicted_segment_id
+    """)
+    evaluations = list(dict.fromkeys(frame.evaluation))
+    figure = make_subplots(rows=1, cols=len(evaluations), horizontal_spacing=0.2,
+                           subplot_titles=[f"{where}: {int(frame.loc[frame.evaluation == e].customers.sum()):,} customers"
+                                           for e, where in ((e, e.replace("_", " ")) for e in evaluations)])
+    for col, evaluation in enumerate(evaluations, start=1):
+        part = frame.loc[frame.evaluation == evaluation]
+        share = part.pivot(index="actual_segment_name", columns="predicted_segment_name", values="share_of_actual_segment")
+        count = part.pivot(index="actual_segment_name", columns="predicted_segment_name", values="customers")
+        names = list(dict.fromkeys(part.actual_segment_name))
+        share, count = share.reindex(index=names, columns=names), count.reindex(index=names, columns=names)
+        figure.add_trace(go.Heatmap(z=share.fillna(0).values, x=names, y=names, zmin=0, zmax=1, colorscale="Blues",
+                                    showscale=col == 1, colorbar={"title": "share", "tickformat": ".0%"},
+                                    text=count.fillna(0).astype(int).values, texttemplate="%{text}",
+                                    hovertemplate="actual %{y} → predicted %{x}: %{text} customers (%{z:.0%})<extra></extra>"),
+                         row=1, col=col)
+        figure.update_xaxes(title_text="predicted", row=1, col=col)
+    figure.update_yaxes(autorange="reversed", title_text="actual")
+    figure.update_layout(title=f"Confusion matrices of {model} (counts; colour = share of the actual segment)")
+    return report.chart(figure, height=460)
+
+
+def permutation_importance(report: Report) -> Section | None:
+    if not report.has("segment_classifier_feature_importance"):
+        return None
+    frame = report.df("""
+        select model_name, feature, importance_mean, importance_std, importance_rank
+        from segment_classifier_feature_importance
+        where importance_rank <= 12
+        order by model_name, importance_rank
+    """)
+    models = list(dict.fromkeys(frame.model_name))
+    figure = make_subplots(rows=1, cols=len(models), subplot_titles=models, horizontal_spacing=0.22)
+    for col, model in enumerate(models, start=1):
+        part = frame.loc[frame.model_name == model]
+        figure.add_trace(go.Bar(x=part.importance_mean, y=part.feature, orientation="h", showlegend=False,
+                                marker_color=PALETTE[col - 1],
+                                error_x={"type": "data", "array": part.importance_std, "visible": True},
+                                hovertemplate="%{y}: %{x:.3f}<extra></extra>"), row=1, col=col)
+        figure.update_yaxes(autorange="reversed", row=1, col=col)
+        figure.update_xaxes(title_text="drop in balanced accuracy", row=1, col=col)
+    figure.update_layout(title="The 12 most important first-purchase features per classifier")
+    return Section("What the first purchase tells (permutation importance)",
+                   "How much the balanced accuracy on the time-split test customers drops when one feature's values "
+                   "are shuffled (mean of 5 repeats, bar = ± one standard deviation). category_share_N is the share "
+                   "of the first basket spent in product category N.",
+                   [report.chart(figure, height=520)])
 
 
 def purchase_forecast(report: Report) -> Section | None:
-    if not report.has("customer_purchase_forecast"):
+    if not report.has("customer_purchase_forecast", "customer_segments", "segment_profiles"):
         return None
-    columns = {row[0] for row in report.con.execute(
-        "select column_name from information_schema.columns where table_name = 'customer_purchase_forecast'").fetchall()}
-    wanted = [c for c in ("expected_purchases_365d", "expected_purchases", "expected_spend_365d", "expected_spend",
-                          "probability_alive", "clv") if c in columns]
-    parts = []
-    if wanted and report.has("customer_segments") and "customer_id" in columns:
-        averages = ", ".join(f"avg({c}) as {c}" for c in wanted)
-        frame = report.df(f"""
-            select customer_segments.segment_id, customer_segments.segment_name, count(*) as customers, {averages}
-            from customer_purchase_forecast
-            inner join customer_segments using (customer_id)
-            group by all order by segment_id
-        """)
-        figure = make_subplots(rows=1, cols=len(wanted), subplot_titles=[f"mean {c}" for c in wanted])
-        colours = report.segment_colours()
-        for col, metric in enumerate(wanted, start=1):
-            figure.add_trace(go.Bar(x=frame.segment_name, y=frame[metric], showlegend=False,
-                                    marker_color=[colours.get(n) for n in frame.segment_name]), row=1, col=col)
-        figure.update_layout(title="Next 365 days per segment")
-        parts += [report.chart(figure), table_html(frame)]
-    else:
-        parts.append(table_html(report.df("select * from customer_purchase_forecast limit 50")))
-    return Section("Purchase forecast", "From table customer_purchase_forecast (BG/NBD and Gamma-Gamma).", parts)
+    frame = report.df("""
+        select
+            segments.segment_id, segments.segment_name, count(*) as customers,
+            avg(forecast.expected_purchases) as expected_purchases,
+            avg(forecast.expected_spend) as expected_spend,
+            avg(forecast.probability_alive) as probability_alive,
+            avg(forecast.clv) as clv,
+            sum(forecast.expected_spend) as total_expected_spend,
+            sum(forecast.clv) as total_clv,
+            max(forecast.horizon_days) as horizon_days
+        from customer_purchase_forecast as forecast
+        inner join customer_segments as segments using (customer_id)
+        group by all
+        order by segments.segment_id
+    """)
+    horizon = int(frame.horizon_days.max())
+    panels = (("expected_purchases", f"Purchases, next {horizon} days", ".1f"),
+              ("expected_spend", f"Spend (£), next {horizon} days", ",.0f"),
+              ("probability_alive", "Probability still active", ".1%"), ("clv", "CLV (£, discounted)", ",.0f"))
+    colours = report.segment_colours()
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title, _ in panels])
+    for col, (metric, title, fmt) in enumerate(panels, start=1):
+        figure.add_trace(go.Bar(x=frame.segment_name, y=frame[metric], showlegend=False,
+                                marker_color=[colours.get(n) for n in frame.segment_name],
+                                texttemplate=f"%{{y:{fmt}}}", textposition="outside",
+                                hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra>{title}</extra>"), row=1, col=col)
+    figure.update_yaxes(tickformat=".0%", range=[0, 1.15], row=1, col=3)
+    figure.update_xaxes(tickangle=-30)
+    figure.update_layout(title="Mean per customer of each segment (BG/NBD purchases, Gamma-Gamma value)")
+    table = frame.drop(columns=["segment_id", "horizon_days"]).rename(columns={
+        "segment_name": "Segment", "customers": "Customers", "expected_purchases": "Mean purchases",
+        "expected_spend": "Mean spend (£)", "probability_alive": "Mean P(active)", "clv": "Mean CLV (£)",
+        "total_expected_spend": f"Total spend, next {horizon} days (£)", "total_clv": "Total CLV (£)"})
+    parts = [report.chart(figure, height=460), table_html(table, float_digits=2)]
+    if report.has("forecast_holdout_evaluation"):
+        parts.append(holdout_evaluation(report))
+    return Section("Purchase forecast",
+                   "Expected purchase days and net spend per customer, the probability that the customer is still "
+                   "active, and the discounted customer lifetime value, averaged per segment. BG/NBD counts a "
+                   "customer without a repeat purchase as still active, so one-off buyers sit near 100%.", parts)
+
+
+def holdout_evaluation(report: Report) -> str:
+    """The BG/NBD forecast against the naive past-rate baseline on the holdout period."""
+    frame = report.df("select * from forecast_holdout_evaluation order by method")
+    labels = {"bg_nbd": "BG/NBD + Gamma-Gamma", "naive_past_rate": "naive past rate"}
+    frame["label"] = frame.method.map(labels).fillna(frame.method)
+    panels = (("purchases_mae", "Purchases: MAE per customer ↓", ".2f"),
+              ("purchases_rmse", "Purchases: RMSE per customer ↓", ".2f"),
+              ("spend_mae", "Spend: MAE per customer (£) ↓", ",.0f"),
+              ("purchases_aggregate_error", "Total purchases: relative error", ".1%"))
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title, _ in panels])
+    for col, (metric, title, fmt) in enumerate(panels, start=1):
+        figure.add_trace(go.Bar(x=frame.label, y=frame[metric], showlegend=False, texttemplate=f"%{{y:{fmt}}}",
+                                textposition="outside", marker_color=["#0072B2" if m == "bg_nbd" else "#999999"
+                                                                      for m in frame.method],
+                                hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra>{title}</extra>"), row=1, col=col)
+    figure.update_yaxes(tickformat=".0%", row=1, col=4)
+    figure.update_layout(title=f"Holdout: {int(frame.customers.iloc[0]):,} customers, BG/NBD (blue) vs the naive "
+                               "past-rate forecast (grey)")
+    table = frame.drop(columns="label")
+    return ("<h3>Does the forecast beat a naive one?</h3><p>Both fitted on the calibration period only and "
+            "compared with what the customers then bought in the holdout period.</p>"
+            + report.chart(figure, height=420)
+            + table_html(table))
 
 
 SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
@@ -390,12 +591,11 @@ SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
     scatter_3d,
     k_selection,
     algorithm_comparison,
-    lambda r: feature_importance(r, "segment_feature_importance", "What separates the segments"),
+    segment_drivers,
     country_mix,
     segment_purchases,
     classifier_performance,
-    lambda r: feature_importance(r, "segment_classifier_feature_importance",
-                                 "What the first purchase tells (permutation importance)"),
+    permutation_importance,
     purchase_forecast,
 )
 
