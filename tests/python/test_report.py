@@ -3,6 +3,8 @@ in a real headless Chromium it loads offline with no console error and every cha
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 from pathlib import Path
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.dbt
 
 CORE_SECTIONS = ("Headline figures", "Segment sizes and revenue", "Segment profiles",
                  "Recency, frequency and monetary by segment", "Customers in feature space", "Country mix")
-#: Sections drawn from tables that later builds add (issues 3 and 4), with the tables they need.
+#: Sections drawn from the issue-3 and issue-4 marts, with the table each needs.
 LATER_SECTIONS = {
     "Choosing the number of segments": "segment_k_selection",
     "Algorithm comparison": "segment_algorithm_comparison",
@@ -29,35 +31,8 @@ LATER_SECTIONS = {
     "What the first purchase tells (permutation importance)": "segment_classifier_feature_importance",
     "Purchase forecast": "customer_purchase_forecast",
 }
-#: Stand-ins for those tables, shaped as the issues describe them, derived from the real marts.
-LATER_TABLES_SQL = """
-create table segment_k_selection as
-    select k, 1000.0 / k as inertia, 0.3 + 0.02 * (k = 4)::int as silhouette, 900.0 + k as calinski_harabasz,
-           0.8 + k / 100 as davies_bouldin, 2000 as silhouette_sample_size, k = 4 as is_chosen,
-           case when k = 4 then 'knee of the inertia curve' end as reason
-    from range(2, 11) as t(k);
-create table segment_algorithm_comparison as
-    select * from (values ('kmeans', 'rfm', 'log', 4, 0.34, 0.0, 0.81), ('ward', 'rfm', 'log', 4, 0.31, 0.0, 0.77),
-                          ('hdbscan', 'rfm', 'log', 3, 0.12, 0.21, 0.40))
-        as t(algorithm, feature_set, transform, n_clusters, silhouette, noise_share, adjusted_rand_index);
-create table segment_feature_importance as
-    select * from (values ('recency_days', 0.52), ('frequency', 0.31), ('monetary', 0.17)) as t(feature, importance);
-create table segment_purchases as
-    select segment_id, segment_name, 'category ' || c as category_name, 100.0 * c as net_spend, 0.5 + c / 4 as lift
-    from segment_profiles, range(1, 7) as t(c);
-create table segment_classifier_evaluation as
-    select * from (values ('majority', 'time_split', 0.36, 0.25), ('logistic', 'time_split', 0.52, 0.44),
-                          ('hist_gradient_boosting', 'time_split', 0.55, 0.47)) as t(model, split, accuracy, balanced_accuracy);
-create table segment_classifier_confusion as
-    select 'logistic' as model, a.segment_id as actual_segment_id, p.segment_id as predicted_segment_id, 10 as customers
-    from segment_profiles a, segment_profiles p;
-create table segment_classifier_feature_importance as
-    select * from (values ('logistic', 'basket_value', 0.08), ('logistic', 'country', 0.03)) as t(model, feature, importance_mean);
-create table customer_purchase_forecast as
-    select customer_id, frequency * 0.4 as expected_purchases_365d, monetary * 0.4 as expected_spend_365d,
-           1.0 / (1 + recency_days / 100.0) as probability_alive, monetary * 0.5 as clv
-    from customer_segments;
-"""
+#: Model folders whose tables a build made before issues 3 and 4 did not have.
+LATER_MART_FOLDERS = ("segmentation", "products", "predictions")
 
 #: After load: each Plotly chart with its traces, SVG layers and (3-D) WebGL canvases.
 CHARTS_JS = """(async () => {
@@ -66,7 +41,8 @@ CHARTS_JS = """(async () => {
     id: c.id,
     traces: (c._fullData || []).length,
     svg: c.querySelectorAll('svg.main-svg').length,
-    marks: c.querySelectorAll('g.trace').length,
+    // SVG traces, plus heatmaps (drawn as an image in a g.hm layer).
+    marks: c.querySelectorAll('g.trace').length + c.querySelectorAll('g.hm image').length,
     canvases: [...c.querySelectorAll('canvas')].filter(x => x.width > 0 && x.height > 0).length,
     is3d: !!(c._fullLayout && c._fullLayout.scene),
   }));
@@ -84,19 +60,27 @@ def section_titles(page: str) -> list[str]:
     return re.findall(r"<section id='section-\d+'><h2>([^<]+)</h2>", page)
 
 
-@pytest.fixture(scope="module")
-def core_report(published_build, tmp_path_factory) -> Path:
-    return write_report(published_build.db_path, tmp_path_factory.mktemp("report") / "customer_segments.html")
+def later_tables() -> list[str]:
+    """The tables of the issue-3 and issue-4 marts: one per model file in their folders."""
+    return sorted(model.stem for folder in LATER_MART_FOLDERS
+                  for model in (ROOT / "models" / "marts" / folder).iterdir() if model.suffix in (".sql", ".py"))
 
 
 @pytest.fixture(scope="module")
 def full_report(published_build, tmp_path_factory) -> Path:
-    """The report on a published file that also holds the tables of later builds."""
-    work = tmp_path_factory.mktemp("report-full")
+    """The report on the published generated build, which holds every mart."""
+    return write_report(published_build.db_path, tmp_path_factory.mktemp("report") / "customer_segments.html")
+
+
+@pytest.fixture(scope="module")
+def core_report(published_build, tmp_path_factory) -> Path:
+    """The report on a copy of that build without the issue-3 and issue-4 tables (as an older build had)."""
+    work = tmp_path_factory.mktemp("report-core")
     working = work / "working.duckdb"
     shutil.copyfile(published_build.db_path, working)
     with duckdb.connect(str(working)) as con:
-        con.execute(LATER_TABLES_SQL)
+        for table in later_tables():
+            con.execute(f"drop table {table}")
     return write_report(publish(working, work / "served.duckdb"), work / "customer_segments.html")
 
 
@@ -119,18 +103,55 @@ def assert_every_chart_rendered(page: Path, charts: list[dict]) -> None:
         assert (chart["canvases"] > 0) if chart["is3d"] else (chart["marks"] > 0), chart
 
 
+def section_bodies(page: str) -> dict[str, str]:
+    """Each section's title and HTML."""
+    return dict(re.findall(r"<section id='section-\d+'><h2>([^<]+)</h2>(.*?)</section>", page, re.DOTALL))
+
+
+def plotly_json(text: str) -> str:
+    """``text`` as a string in the figures' JSON."""
+    return json.dumps(text).replace("/", "\\u002f")
+
+
 def test_core_sections_only_when_their_tables_exist(core_report):
+    assert set(LATER_SECTIONS.values()) <= set(later_tables())
     titles = section_titles(core_report.read_text())
     assert titles == list(CORE_SECTIONS)
 
 
-def test_later_sections_appear_with_their_tables(full_report):
-    titles = section_titles(full_report.read_text())
-    assert set(CORE_SECTIONS) | set(LATER_SECTIONS) == set(titles)
+def test_later_sections_appear_with_their_tables(full_report, published_build):
+    page = full_report.read_text()
+    titles = section_titles(page)
+    assert set(CORE_SECTIONS) | set(LATER_SECTIONS) == set(titles) and len(titles) == len(set(titles))
+    bodies = section_bodies(page)
+    # Every section on these tables draws its charts from their real columns (no raw-table fallback).
+    for title in LATER_SECTIONS:
+        assert "<div id=\"chart-" in bodies[title], title
+    # And shows what the tables say.
+    chosen_k, reason = published_build.query("select k, selection_reason from segment_k_selection where is_chosen")[0]
+    assert f"chosen k = {chosen_k}" in bodies["Choosing the number of segments"]
+    assert html.escape(reason) in bodies["Choosing the number of segments"]
+    for (algorithm,) in published_build.query("select algorithm from segment_algorithm_comparison"):
+        assert f"<td>{algorithm}</td>" in bodies["Algorithm comparison"]
+    for name, feature in published_build.query("""
+            select segment_name, feature from segment_feature_importance
+            inner join segment_profiles using (segment_id) where is_top_driver"""):
+        assert f"<li><b>{html.escape(name)}</b>: {feature} " in bodies["What separates the segments"]
+    # The biggest category by the whole base's spend is a row of the lift heatmap (Plotly's JSON escapes '/').
+    category = published_build.scalar("select item_name from segment_purchases where item_type = 'category' "
+                                      "order by share_of_base_spend desc, item_name limit 1")
+    assert plotly_json(category) in bodies["What each segment buys"]
+    for (model,) in published_build.query("select distinct model_name from segment_classifier_evaluation"):
+        assert f"<td>{model}</td>" in bodies["Predicting the segment from the first purchase"]
+    for (feature,) in published_build.query("select feature from segment_classifier_feature_importance "
+                                            "where importance_rank = 1"):
+        assert plotly_json(feature) in bodies["What the first purchase tells (permutation importance)"]
+    for (method,) in published_build.query("select method from forecast_holdout_evaluation"):
+        assert f"<td>{method}</td>" in bodies["Purchase forecast"]
 
 
-def test_report_shows_the_published_figures(core_report, published_build):
-    page = core_report.read_text()
+def test_report_shows_the_published_figures(full_report, published_build):
+    page = full_report.read_text()
     customers, orders = published_build.query("select count(*), sum(frequency) from customer_rfm")[0]
     assert f"<div class='value'>{customers:,}</div>" in page
     assert f"<div class='value'>{orders:,}</div>" in page
@@ -138,13 +159,13 @@ def test_report_shows_the_published_figures(core_report, published_build):
         assert f"<td>{name}</td>" in page and actions in page
 
 
-def test_same_database_same_report(core_report, published_build, tmp_path):
+def test_same_database_same_report(full_report, published_build, tmp_path):
     again = write_report(published_build.db_path, tmp_path / "again.html")
-    assert again.read_bytes() == core_report.read_bytes()
+    assert again.read_bytes() == full_report.read_bytes()
 
 
-def test_report_is_self_contained(core_report):
-    page = core_report.read_text()
+def test_report_is_self_contained(full_report):
+    page = full_report.read_text()
     # Nothing loaded from elsewhere: no external script, stylesheet, image or frame.
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", page, re.IGNORECASE)
     assert "Plotly.newPlot" in page and len(page) > 3_000_000  # plotly.js itself is inlined
@@ -179,7 +200,9 @@ def test_browser_check_catches_errors_and_network_use(tmp_path):
 def test_report_on_the_real_data(real_build, tmp_path):
     served = publish(shutil.copyfile(real_build.db_path, tmp_path / "working.duckdb"), tmp_path / "served.duckdb")
     page = write_report(served, tmp_path / "customer_segments.html")
-    charts, errors, _ = render_in_chromium(page, tmp_path / "real.png")
+    charts, errors, requests = render_in_chromium(page, tmp_path / "real.png")
     assert errors == []
+    assert requests == []
+    assert set(section_titles(page.read_text())) == set(CORE_SECTIONS) | set(LATER_SECTIONS)
     assert_every_chart_rendered(page, charts)
     keep_for_a_person(tmp_path / "real.png", "test_real_report.png")
