@@ -86,12 +86,13 @@ flagged as (
         renamed.*,
 
         ---------- flags
-        coalesce(upper(left(renamed.invoice_no, 1)) = 'C', false) as is_cancellation,
+        coalesce(starts_with(upper(renamed.invoice_no), {{ cancellation_marker() }}), false) as is_cancellation,
         renamed.duplicate_count > 0 as has_duplicates,
         renamed.customer_id is null as is_missing_customer,
         coalesce(stock_code_kinds.is_non_merchandise, false) as is_non_merchandise,
         coalesce(renamed.unit_price <= 0, false) as is_invalid_price,
-        coalesce(renamed.quantity < 0 and upper(left(renamed.invoice_no, 1)) <> 'C', false) as is_stock_adjustment,
+        coalesce(renamed.quantity < 0 and not starts_with(upper(renamed.invoice_no), {{ cancellation_marker() }}), false)
+            as is_stock_adjustment,
         renamed.parse_error is not null
             or renamed.invoice_no is null
             or renamed.quantity is null
