@@ -19,7 +19,7 @@
     `name` says which var or argument in the error. -#}
 {% macro bounded_number(value, name, min_value, max_value) -%}
     {%- set text = value | string | trim -%}
-    {%- if not modules.re.match('^[0-9]+(\\.[0-9]+)?$', text) or (text | float) < min_value or (text | float) > max_value -%}
+    {%- if not modules.re.match('^[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$', text) or (text | float) < min_value or (text | float) > max_value -%}
         {{ exceptions.raise_compiler_error(name ~ " must be a number from " ~ min_value ~ " to " ~ max_value ~ ", got '" ~ text ~ "'") }}
     {%- endif -%}
     {{ text | float }}

@@ -193,6 +193,15 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _whole_number(value: str) -> str:
+    """SQL: the text ``value`` as a bigint when it is a whole number (2, 2.0), else NULL.
+
+    A plain cast would round 2.5 to 3 without a word.
+    """
+    number = f"try_cast({value} as double)"
+    return f"case when {number} = trunc({number}) then cast({number} as bigint) end"
+
+
 def _typed_expression(
     canonical: str, source: str | None, source_type: str, date_formats: tuple[str, ...], path: str
 ) -> tuple[str, str | None]:
@@ -219,7 +228,7 @@ def _typed_expression(
             return f"cast({col} as bigint) as {canonical}", None
         # Text, or a float/decimal column: only whole numbers are quantities.
         value = f"trim({col})" if is_text else f"cast({col} as varchar)"
-        parsed = f"try_cast({value} as bigint)"
+        parsed = _whole_number(value)
         what = "is not a whole number"
         col = value
     elif canonical == "unit_price":
@@ -233,7 +242,7 @@ def _typed_expression(
             return f"cast({col} as bigint) as {canonical}", None
         # Ids are exported as 17850 or 17850.0.
         value = f"trim({col})" if is_text else f"cast({col} as varchar)"
-        parsed = f"try_cast(try_cast({value} as double) as bigint)"
+        parsed = _whole_number(value)
         what = "is not a customer number"
         col = value
     else:  # pragma: no cover - every canonical column is handled above
@@ -270,8 +279,10 @@ def csv_dialect(options: InputOptions) -> tuple[list[str], str]:
     encoding = detect_encoding(options.path) if options.csv_encoding == "auto" else options.csv_encoding
     python_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
     try:
-        with open(options.path, encoding=python_encoding, newline="") as handle:
-            header = next(csv.reader(handle, delimiter=options.csv_delimiter), [])
+        # Only the first line: a forced encoding that does not fit later lines rejects those lines.
+        with open(options.path, "rb") as handle:
+            first_line = handle.readline().decode(python_encoding).rstrip("\r\n")
+        header = next(csv.reader([first_line], delimiter=options.csv_delimiter), [])
     except (UnicodeError, csv.Error) as exc:
         raise InputError(f"{options.path}: cannot read the header line as {encoding} csv: {exc}") from None
     header = [name.strip() for name in header]
@@ -340,7 +351,9 @@ def rejected_lines(con: duckdb.DuckDBPyConnection, options: InputOptions) -> duc
     rejects = f"_segments_rejects_{uuid.uuid4().hex}"
     reader, params = _csv_reader(options, header, encoding, rejects)
     try:
-        con.execute(f"select count(*) from {reader}", params).fetchall()
+        # Every column is aggregated so that every value is read: count(*) alone would skip decoding
+        # and miss lines whose bytes are not text in the encoding.
+        con.execute(f"select max(columns(*)) from {reader}", params).fetchall()
     except duckdb.Error as exc:
         raise InputError(f"{options.path}: cannot be read as csv: {exc}") from None
     return con.sql(
@@ -458,7 +471,8 @@ def load_transactions(
     options = input_options(path, column_map, date_formats, csv_encoding, csv_delimiter)
     sql, params = transactions_sql(con, options)
     relation = con.sql(sql, params=params or None)
-    if not con.execute(f"select 1 from ({sql}) limit 1", params or None).fetchall():
+    # select *: every value of the first line is read (select 1 would not read, nor reject, anything).
+    if not con.execute(f"select * from ({sql}) limit 1", params or None).fetchall():
         raise InputError(f"{options.path}: transactions file has a header but no lines (rejected lines, if any, are listed by base_retail__rejected_lines)")
     return relation
 
