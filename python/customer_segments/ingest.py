@@ -20,6 +20,7 @@ import json
 import os
 import re
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,10 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_COLUMNS = ("invoice_no", "quantity", "invoiced_at", "unit_price", "customer_id")
 OPTIONAL_COLUMNS = ("stock_code", "description", "country")
+#: What an absent optional column reads as, so the models degrade instead of failing: without stock
+#: codes every line is one product (a cancellation nets against the customer's earlier purchases of
+#: anything), without countries every customer's country is this text, without descriptions no names.
+ABSENT_PLACEHOLDERS = {"stock_code": "(no stock code)", "description": None, "country": "(no country)"}
 #: Timestamp formats tried in order for text dates; the second is the UCI original's `12/1/2010 8:26`.
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%m/%d/%Y %H:%M")
 SUPPORTED_SUFFIXES = (".parquet", ".csv", ".xlsx")
@@ -95,7 +100,7 @@ def _check_date_formats(formats: object) -> tuple[str, ...]:
     with duckdb.connect() as con:
         for date_format in formats:
             try:
-                con.execute("select try_strptime('', $format)", {"format": date_format})
+                con.execute("select try_strptime('', $format)", {"format": date_format}).fetchall()
             except duckdb.Error as exc:
                 raise InputError(f"var date_formats: {date_format!r} is not a valid format: {exc}") from None
     return tuple(formats)
@@ -207,7 +212,8 @@ def _typed_expression(
 ) -> tuple[str, str | None]:
     """SQL for one canonical column, and SQL for its parse-error message (None when it cannot fail)."""
     if source is None:
-        return f"cast(null as varchar) as {canonical}", None
+        placeholder = ABSENT_PLACEHOLDERS[canonical]
+        return f"cast({'null' if placeholder is None else _literal(placeholder)} as varchar) as {canonical}", None
     col = _quote(source)
     source_type = source_type.upper()
     is_text = source_type == "VARCHAR"
@@ -438,6 +444,9 @@ def transactions_sql(con: duckdb.DuckDBPyConnection, options: InputOptions) -> t
     types = {row[0]: row[1] for row in described}
     present = [c for c in types if c not in ("source_line_number", "file_row_number")]
     resolved = resolve_columns(present, path, options.column_map)
+    absent = [canonical for canonical, source_col in resolved.items() if source_col is None]
+    if absent:
+        warnings.warn(f"{path}: optional columns {absent} absent; read as {[ABSENT_PLACEHOLDERS[c] for c in absent]}", stacklevel=2)
     selects, errors = [], []
     for canonical, source_col in resolved.items():
         expr, error = _typed_expression(
