@@ -486,16 +486,9 @@ def load_transactions(
     return relation
 
 
-def rejected_transactions(
-    con: duckdb.DuckDBPyConnection,
-    path: object,
-    column_map: object = None,
-    date_formats: object = None,
-    csv_encoding: object = None,
-    csv_delimiter: object = None,
-) -> duckdb.DuckDBPyRelation:
-    """:func:`rejected_lines` for the input vars (checked by :func:`input_options`)."""
-    return rejected_lines(con, input_options(path, column_map, date_formats, csv_encoding, csv_delimiter))
+def rejected_transactions(con: duckdb.DuckDBPyConnection, path: object, **options: object) -> duckdb.DuckDBPyRelation:
+    """:func:`rejected_lines` for the same input vars as :func:`load_transactions`."""
+    return rejected_lines(con, input_options(path, **options))
 
 
 def without_traceback(function, *args, **kwargs):
