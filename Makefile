@@ -52,5 +52,10 @@ browser:
 test: setup browser
 	$(BIN)/python -m pytest
 
+# Scale benchmark (not part of the tests): dbt build and plain pandas at 1x, 10x and 100x the real
+# data (inputs written under data/bench/), figures to BENCHMARKS.md. Takes a while; needs ~8 GiB free disk.
+bench: setup
+	$(BIN)/python -m customer_segments.benchmark
+
 clean:
 	rm -rf target logs data/generated customer_segments.duckdb customer_segments.build.duckdb reports exports $(VENV)

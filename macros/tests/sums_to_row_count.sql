@@ -1,5 +1,6 @@
-{#- The column's sum equals the number of rows of `of` (e.g. accounted lines = input lines). -#}
-{% test sums_to_row_count(model, column_name, of) %}
+{#- The column's sum equals the number of rows of `of` (e.g. accounted lines = input lines), plus the
+    rows of `plus` when given (e.g. lines rejected before loading). -#}
+{% test sums_to_row_count(model, column_name, of, plus=none) %}
 
 with
 
@@ -8,7 +9,9 @@ accounted as (
 ),
 
 expected as (
-    select count(*) as total from {{ of }}
+    select
+        (select count(*) from {{ of }})
+        {%- if plus %} + (select count(*) from {{ plus }}){% endif %} as total
 )
 
 select

@@ -31,16 +31,32 @@ lines as (
 
 ),
 
+-- Only the customer's codes that were ever cancelled need running totals: the other purchase lines
+-- (nearly all of them) skip the windows, which keeps the sort small at any scale.
+cancelled_codes as (
+
+    select distinct
+        customer_id,
+        stock_code
+
+    from lines
+    where line_status = 'cancellation'
+
+),
+
 -- Purchases and cancellations of one customer and code on one timeline. At the same minute purchases
 -- come first: a cancellation may cancel a purchase made in the same minute.
 timeline as (
 
     select
-        *,
+        lines.*,
         sum(case when line_status = 'purchase' then quantity else 0 end) over events as purchased_to_date,
         sum(case when line_status = 'cancellation' then -quantity else 0 end) over events as requested_to_date
 
     from lines
+    semi join cancelled_codes
+        on lines.customer_id = cancelled_codes.customer_id
+        and lines.stock_code = cancelled_codes.stock_code
     window events as (
         partition by customer_id, stock_code
         order by invoiced_at, case when line_status = 'purchase' then 0 else 1 end, line_id

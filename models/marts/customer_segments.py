@@ -1,8 +1,10 @@
 """One row per customer with monetary > 0: their K-means segment (customer_segments.segments), with k
 from segment_k_selection and ids kept from the previous build where centroids barely moved."""
 
+from customer_segments.ingest import without_traceback
 from customer_segments.segments import build_customer_segments
 from customer_segments.settings import chosen_k, float_setting, int_setting
+from customer_segments.validation import segments_to_fit
 
 
 def previous_build(dbt, session):

@@ -1,4 +1,5 @@
--- One row per outcome: what became of every input line. The input lines add up to the file's lines.
+-- One row per outcome: what became of every input line. The input lines add up to the file's lines
+-- (for CSV: its rows after the header, loaded or rejected).
 
 with
 
@@ -8,12 +9,19 @@ lines as (
 
 ),
 
+rejected_lines as (
+
+    select * from {{ ref('base_retail__rejected_lines') }}
+
+),
+
 outcomes as (
 
     select * from (values
         ('purchase', true, 'Purchase line used for spend and frequency'),
         ('cancellation', true, 'Cancellation line netted against the customer''s earlier purchases'),
         ('duplicate_copy', false, 'Extra copy of a line identical in every column; one copy is kept'),
+        ('rejected', false, 'Not valid CSV (fields missing or extra, unterminated quote, bad bytes): not loaded, see base_retail__rejected_lines'),
         ('unparseable', false, 'A required value is missing or cannot be parsed (see parse_error)'),
         ('missing_customer', false, 'No customer id: cannot be attributed to a customer'),
         ('non_merchandise', false, 'Postage, fee, discount, manual, voucher or bad-debt code'),
@@ -42,6 +50,15 @@ counted as (
         sum(duplicate_count * line_value) as line_value
 
     from lines
+
+    union all
+
+    select
+        'rejected' as outcome,
+        count(*) as input_lines,
+        cast(null as decimal(18, 3)) as line_value
+
+    from rejected_lines
 
 ),
 

@@ -4,13 +4,25 @@ The loader never drops a line: a value that cannot be parsed becomes NULL and th
 ``parse_error`` saying which column and which value, so the line accounting can reject it with a
 reason. Problems with the file as a whole (missing, empty, unreadable, a required column absent)
 raise :class:`InputError` naming the file and the column.
+
+CSV rows that are malformed as CSV (too many or too few fields, an unterminated quote, bytes that are
+not text in the file's encoding) cannot be read into columns at all: they are skipped by the reader
+and returned by :func:`rejected_lines` with their line number, raw text and reason, so the line
+accounting still adds up to the file's lines. Options come from dbt vars and are checked by
+:func:`input_options` before anything is read; no option is ever pasted into SQL.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import json
 import os
 import re
-from collections.abc import Mapping
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -29,15 +41,109 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_COLUMNS = ("invoice_no", "quantity", "invoiced_at", "unit_price", "customer_id")
 OPTIONAL_COLUMNS = ("stock_code", "description", "country")
+#: What an absent optional column reads as, so the models degrade instead of failing: without stock
+#: codes every line is one product (a cancellation nets against the customer's earlier purchases of
+#: anything), without countries every customer's country is this text, without descriptions no names.
+ABSENT_PLACEHOLDERS = {"stock_code": "(no stock code)", "description": None, "country": "(no country)"}
 #: Timestamp formats tried in order for text dates; the second is the UCI original's `12/1/2010 8:26`.
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%m/%d/%Y %H:%M")
 SUPPORTED_SUFFIXES = (".parquet", ".csv", ".xlsx")
+#: CSV encodings read; "auto" picks utf-8 unless the file holds bytes that are not utf-8 (then latin-1).
+CSV_ENCODINGS = {"auto": "auto", "utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
+                 "iso-8859-1": "latin-1", "utf-16": "utf-16"}
+#: DuckDB type families accepted for the numeric and timestamp columns when the file is typed.
+NUMERIC_TYPE = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|DECIMAL.*|DOUBLE|FLOAT|REAL)$")
+INTEGER_TYPE = re.compile(r"^U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?$")
+TEMPORAL_TYPE = re.compile(r"^(TIMESTAMP.*|DATE)$")
 #: Money is exact: DECIMAL sums do not change with the thread count, double sums do.
 MONEY_TYPE = "DECIMAL(18,3)"
 
 
 class InputError(ValueError):
     """The transactions file cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """Validated input options: the dbt vars transactions_path, column_map, date_formats, csv_encoding
+    and csv_delimiter (see docs/input_contract.md)."""
+
+    path: str
+    column_map: dict[str, str] = field(default_factory=dict)
+    date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
+    csv_encoding: str = "auto"
+    csv_delimiter: str = ","
+
+
+def _decode_var(value: object, name: str) -> object:
+    """dbt hands vars to Python models as text: JSON text is decoded; '', 'None' and null mean unset."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text in ("", "None", "null"):
+        return None
+    if text[0] in "[{":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"var {name}: {text!r} is not a valid list or mapping ({exc})") from None
+    return text
+
+
+def _check_date_formats(formats: object) -> tuple[str, ...]:
+    if formats is None or formats == []:
+        return DEFAULT_DATE_FORMATS
+    if isinstance(formats, str):
+        formats = [formats]
+    if not isinstance(formats, list) or not formats or not all(isinstance(f, str) and "%" in f for f in formats):
+        raise InputError(f"var date_formats must be a list of strptime formats such as '%d/%m/%Y %H:%M', got {formats!r}")
+    with duckdb.connect() as con:
+        for date_format in formats:
+            try:
+                con.execute("select try_strptime('', $format)", {"format": date_format}).fetchall()
+            except duckdb.Error as exc:
+                raise InputError(f"var date_formats: {date_format!r} is not a valid format: {exc}") from None
+    return tuple(formats)
+
+
+def input_options(
+    path: object,
+    column_map: object = None,
+    date_formats: object = None,
+    csv_encoding: object = None,
+    csv_delimiter: object = None,
+) -> InputOptions:
+    """Check the input vars and return them typed; raise :class:`InputError` naming the bad var.
+
+    Values may be Python objects or the text dbt passes to Python models (JSON for lists and
+    mappings). Empty means the default.
+    """
+    path = _decode_var(path, "transactions_path")
+    if not isinstance(path, str) or not path:
+        raise InputError(f"var transactions_path must be the path of a parquet, csv or xlsx file, got {path!r}")
+    column_map = _decode_var(column_map, "column_map") or {}
+    if not isinstance(column_map, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in column_map.items()
+    ):
+        raise InputError(
+            f"var column_map must map canonical column names to your file's column names, "
+            f"e.g. {{customer_id: client}}, got {column_map!r}"
+        )
+    encoding = str(_decode_var(csv_encoding, "csv_encoding") or "auto").lower().replace("_", "-")
+    if encoding not in CSV_ENCODINGS:
+        raise InputError(f"var csv_encoding must be one of {sorted(set(CSV_ENCODINGS))}, got {encoding!r}")
+    delimiter = csv_delimiter if isinstance(csv_delimiter, str) and csv_delimiter else ","
+    if delimiter == "\\t":
+        delimiter = "\t"
+    if len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise InputError(f"var csv_delimiter must be one character other than a quote or newline, got {csv_delimiter!r}")
+    return InputOptions(
+        path=path,
+        column_map=column_map,
+        date_formats=_check_date_formats(_decode_var(date_formats, "date_formats")),
+        csv_encoding=CSV_ENCODINGS[encoding],
+        csv_delimiter=delimiter,
+    )
 
 
 def _normalise(name: str) -> str:
@@ -92,14 +198,31 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _typed_expression(canonical: str, source: str | None, source_type: str, date_formats: tuple[str, ...]) -> tuple[str, str | None]:
+def _whole_number(value: str) -> str:
+    """SQL: the text ``value`` as a bigint when it is a whole number (2, 2.0), else NULL.
+
+    A plain cast would round 2.5 to 3 without a word.
+    """
+    number = f"try_cast({value} as double)"
+    return f"case when {number} = trunc({number}) then cast({number} as bigint) end"
+
+
+def _typed_expression(
+    canonical: str, source: str | None, source_type: str, date_formats: tuple[str, ...], path: str
+) -> tuple[str, str | None]:
     """SQL for one canonical column, and SQL for its parse-error message (None when it cannot fail)."""
     if source is None:
-        return f"cast(null as varchar) as {canonical}", None
+        placeholder = ABSENT_PLACEHOLDERS[canonical]
+        return f"cast({'null' if placeholder is None else _literal(placeholder)} as varchar) as {canonical}", None
     col = _quote(source)
-    is_text = source_type.upper() == "VARCHAR"
+    source_type = source_type.upper()
+    is_text = source_type == "VARCHAR"
     if canonical in ("invoice_no", "stock_code", "description", "country"):
         return f"cast({col} as varchar) as {canonical}", None
+    wanted = TEMPORAL_TYPE if canonical == "invoiced_at" else NUMERIC_TYPE
+    if not is_text and not wanted.match(source_type):
+        kind = "a timestamp, a date or text" if canonical == "invoiced_at" else "a number or text"
+        raise InputError(f"{path}: column '{source}' ({canonical}) has type {source_type}; expected {kind}")
     if canonical == "invoiced_at":
         if not is_text:
             return f"cast({col} as timestamp) as {canonical}", None
@@ -107,10 +230,13 @@ def _typed_expression(canonical: str, source: str | None, source_type: str, date
         parsed = f"try_strptime(trim({col}), {formats})"
         what = "is not a date in any of the formats " + ", ".join(date_formats)
     elif canonical == "quantity":
-        if not is_text:
+        if INTEGER_TYPE.match(source_type):
             return f"cast({col} as bigint) as {canonical}", None
-        parsed = f"try_cast(trim({col}) as bigint)"
+        # Text, or a float/decimal column: only whole numbers are quantities.
+        value = f"trim({col})" if is_text else f"cast({col} as varchar)"
+        parsed = _whole_number(value)
         what = "is not a whole number"
+        col = value
     elif canonical == "unit_price":
         if not is_text:
             return f"cast({col} as {MONEY_TYPE}) as {canonical}", None
@@ -118,11 +244,13 @@ def _typed_expression(canonical: str, source: str | None, source_type: str, date
         parsed = f"try_cast(replace(replace(trim({col}), '£', ''), ',', '') as {MONEY_TYPE})"
         what = "is not a price"
     elif canonical == "customer_id":
-        if not is_text:
+        if INTEGER_TYPE.match(source_type):
             return f"cast({col} as bigint) as {canonical}", None
         # Ids are exported as 17850 or 17850.0.
-        parsed = f"try_cast(try_cast(trim({col}) as double) as bigint)"
+        value = f"trim({col})" if is_text else f"cast({col} as varchar)"
+        parsed = _whole_number(value)
         what = "is not a customer number"
+        col = value
     else:  # pragma: no cover - every canonical column is handled above
         raise AssertionError(canonical)
     error = (
@@ -132,56 +260,198 @@ def _typed_expression(canonical: str, source: str | None, source_type: str, date
     return f"{parsed} as {canonical}", error
 
 
-def _read_source(con: duckdb.DuckDBPyConnection, path: str) -> tuple[str, dict]:
-    """A SQL `from` clause reading the file with a `source_line_number` column, and its parameters."""
+def detect_encoding(path: str, chunk_bytes: int = 1 << 24) -> str:
+    """'utf-8' when every byte of the file decodes as utf-8, else 'latin-1' (which decodes anything).
+
+    Exports from older Windows tools write the pound sign as the single latin-1 byte 0xA3.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(chunk_bytes):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
+def csv_dialect(options: InputOptions) -> tuple[list[str], str]:
+    """The header's column names and the file's encoding.
+
+    The header is read here rather than sniffed by DuckDB: the sniffer guesses the number of columns
+    from the first rows, and a file whose early rows are broken would be read with the wrong columns.
+    """
+    encoding = detect_encoding(options.path) if options.csv_encoding == "auto" else options.csv_encoding
+    python_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
+    try:
+        # Only the first line: a forced encoding that does not fit later lines rejects those lines.
+        with open(options.path, "rb") as handle:
+            first_line = handle.readline().decode(python_encoding).rstrip("\r\n")
+        header = next(csv.reader([first_line], delimiter=options.csv_delimiter), [])
+    except (UnicodeError, csv.Error) as exc:
+        raise InputError(f"{options.path}: cannot read the header line as {encoding} csv: {exc}") from None
+    header = [name.strip() for name in header]
+    if not any(header):
+        raise InputError(f"{options.path}: the first line must be a header naming the columns; it is empty")
+    blank = [i + 1 for i, name in enumerate(header) if not name]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if blank or repeated:
+        raise InputError(
+            f"{options.path}: header has {'unnamed columns at positions ' + str(blank) if blank else ''}"
+            f"{' and ' if blank and repeated else ''}{'repeated column names ' + str(repeated) if repeated else ''}"
+        )
+    return header, encoding
+
+
+def _csv_reader(options: InputOptions, header: list[str], encoding: str, rejects: str | None) -> tuple[str, dict]:
+    """read_csv(...) over the file with the header's columns, all as text, and its parameters.
+
+    Every row that is not valid CSV for this header is skipped; with ``rejects`` set, DuckDB also
+    stores it (line, raw text, error) in the temporary tables ``rejects`` and ``rejects``_scans.
+    """
+    on_error = (
+        f"store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scans'"
+        if rejects
+        else "ignore_errors = true"
+    )
+    reader = (
+        "read_csv($path, auto_detect = false, header = true, columns = $columns, delim = $delimiter, "
+        f"quote = '\"', escape = '\"', encoding = $encoding, {on_error})"
+    )
+    params = {
+        "path": options.path,
+        "columns": {name: "VARCHAR" for name in header},
+        "delimiter": options.csv_delimiter,
+        "encoding": encoding,
+    }
+    return reader, params
+
+
+def _checked_file(options: InputOptions) -> str:
+    path = options.path
+    if not os.path.exists(path):
+        raise InputError(f"{path}: transactions file not found (set the dbt var transactions_path or env SEGMENTS_DATA; `make data` writes the embedded default)")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory; transactions_path must name one parquet, csv or xlsx file")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: transactions file is empty")
     suffix = Path(path).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InputError(f"{path}: unsupported file type '{suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+    return suffix
+
+
+def rejected_lines(con: duckdb.DuckDBPyConnection, options: InputOptions) -> duckdb.DuckDBPyRelation:
+    """One row per CSV line that is not valid CSV: file_path, line_number (1 = header), raw_text,
+    reject_type and reason. Empty for parquet and xlsx, whose rows are always well formed."""
+    suffix = _checked_file(options)
+    if suffix != ".csv":
+        return con.sql(
+            "select cast(null as varchar) as file_path, cast(null as bigint) as line_number, "
+            "cast(null as varchar) as raw_text, cast(null as varchar) as reject_type, "
+            "cast(null as varchar) as reason where false"
+        )
+    header, encoding = csv_dialect(options)
+    # A name of our own making, unique per call: concurrent models never share a rejects table.
+    rejects = f"_segments_rejects_{uuid.uuid4().hex}"
+    reader, params = _csv_reader(options, header, encoding, rejects)
+    try:
+        # Every column is aggregated so that every value is read: count(*) alone would skip decoding
+        # and miss lines whose bytes are not text in the encoding.
+        con.execute(f"select max(columns(*)) from {reader}", params).fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"{options.path}: cannot be read as csv: {exc}") from None
+    return con.sql(
+        f"""
+        select
+            scans.file_path,
+            errors.line as line_number,
+            any_value(errors.csv_line) as raw_text,
+            string_agg(distinct lower(errors.error_type), '; ' order by lower(errors.error_type)) as reject_type,
+            string_agg(distinct errors.error_message, '; ' order by errors.error_message) as reason
+        from {rejects} as errors
+        inner join {rejects}_scans as scans
+            on errors.scan_id = scans.scan_id and errors.file_id = scans.file_id
+        group by scans.file_path, errors.line
+        """
+    )
+
+
+def _read_source(con: duckdb.DuckDBPyConnection, options: InputOptions, suffix: str) -> tuple[str, dict]:
+    """A SQL `from` clause reading the file with a `source_line_number` column, and its parameters."""
+    path = options.path
     if suffix == ".parquet":
         # file_row_number is 0-based; line numbers are 1-based like an editor's.
         return "(select *, file_row_number + 1 as source_line_number from read_parquet($path, file_row_number = true))", {"path": path}
     if suffix == ".csv":
+        header, encoding = csv_dialect(options)
+        rejected_numbers = [int(r[0]) for r in rejected_lines(con, options).select("line_number").fetchall()]
+        reader, params = _csv_reader(options, header, encoding, None)
         # All text, so that a bad value becomes a parse error on its line instead of failing the read.
-        # Line 1 is the header; insertion order is preserved, so row_number follows the file.
-        return (
-            "(select *, row_number() over () + 1 as source_line_number "
-            "from read_csv($path, all_varchar = true, header = true))",
-            {"path": path},
-        )
-    if suffix == ".xlsx":
-        import pandas as pd
+        # Rows come in file order (insertion order is preserved). The k-th good row sits on line
+        # k + 1 (the header) + the rejected lines before it: reject j (in line order, at line L_j) has
+        # L_j - 1 - j good rows before it, and an as-of join finds the last reject before row k.
+        if not rejected_numbers:
+            return f"(select *, row_number() over () + 1 as source_line_number from {reader})", params
+        source = f"""(
+            with good_rows as (
+                select *, row_number() over () as good_row from {reader}
+            ),
+            rejects as (
+                select line_number, row_number() over (order by line_number) as rejects_so_far
+                from (select distinct unnest($rejected::bigint[]) as line_number)
+            ),
+            reject_steps as (
+                select line_number - 1 - rejects_so_far as good_rows_before, max(rejects_so_far) as rejects_so_far
+                from rejects
+                group by all
+            )
+            select
+                good_rows.* exclude (good_row),
+                good_rows.good_row + 1 + coalesce(reject_steps.rejects_so_far, 0) as source_line_number
+            from good_rows
+            asof left join reject_steps
+                on good_rows.good_row > reject_steps.good_rows_before
+            order by good_rows.good_row
+        )"""
+        return source, {**params, "rejected": rejected_numbers}
+    import pandas as pd
 
+    try:
         frame = pd.read_excel(path, dtype=str, engine="openpyxl")
-        frame["source_line_number"] = range(2, len(frame) + 2)
-        con.register("_xlsx_invoice_lines", frame)
-        return "_xlsx_invoice_lines", {}
-    raise InputError(f"{path}: unsupported file type '{suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+    except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
+        raise InputError(f"{path}: cannot be read as xlsx: {exc}") from None
+    frame["source_line_number"] = range(2, len(frame) + 2)
+    name = f"_segments_xlsx_{uuid.uuid4().hex}"
+    con.register(name, frame)
+    return name, {}
 
 
-def transactions_sql(
-    con: duckdb.DuckDBPyConnection,
-    path: str,
-    column_map: Mapping[str, str] | None = None,
-    date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS,
-) -> tuple[str, dict]:
-    """The SQL (and parameters) that reads ``path`` into canonical typed columns.
+def transactions_sql(con: duckdb.DuckDBPyConnection, options: InputOptions) -> tuple[str, dict]:
+    """The SQL (and parameters) that reads the file into canonical typed columns.
 
     Output columns: source_line_number, invoice_no, stock_code, description, quantity,
     invoiced_at, unit_price, customer_id, country, parse_error.
     """
-    if not os.path.exists(path):
-        raise InputError(f"{path}: transactions file not found (set the dbt var transactions_path or env SEGMENTS_DATA; `make data` writes the embedded default)")
-    if os.path.getsize(path) == 0:
-        raise InputError(f"{path}: transactions file is empty")
-    source, params = _read_source(con, path)
+    suffix = _checked_file(options)
+    path = options.path
+    source, params = _read_source(con, options, suffix)
     try:
-        described = con.execute(f"describe select * from {source}", params).fetchall()
+        described = con.execute(f"describe select * from {source}", params or None).fetchall()
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot be read as {Path(path).suffix.lstrip('.')}: {exc}") from exc
+        raise InputError(f"{path}: cannot be read as {suffix.lstrip('.')}: {exc}") from None
     types = {row[0]: row[1] for row in described}
-    present = [c for c in types if c != "source_line_number" and c != "file_row_number"]
-    resolved = resolve_columns(present, path, column_map)
+    present = [c for c in types if c not in ("source_line_number", "file_row_number")]
+    resolved = resolve_columns(present, path, options.column_map)
+    absent = [canonical for canonical, source_col in resolved.items() if source_col is None]
+    if absent:
+        warnings.warn(f"{path}: optional columns {absent} absent; read as {[ABSENT_PLACEHOLDERS[c] for c in absent]}", stacklevel=2)
     selects, errors = [], []
     for canonical, source_col in resolved.items():
-        expr, error = _typed_expression(canonical, source_col, types.get(source_col or "", "VARCHAR"), date_formats)
+        expr, error = _typed_expression(
+            canonical, source_col, types.get(source_col or "", "VARCHAR"), options.date_formats, path
+        )
         selects.append(expr)
         if error:
             errors.append(error)
@@ -196,13 +466,35 @@ def transactions_sql(
 
 def load_transactions(
     con: duckdb.DuckDBPyConnection,
-    path: str,
-    column_map: Mapping[str, str] | None = None,
-    date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS,
+    path: object,
+    column_map: object = None,
+    date_formats: object = None,
+    csv_encoding: object = None,
+    csv_delimiter: object = None,
 ) -> duckdb.DuckDBPyRelation:
-    """Relation over ``path`` with canonical typed columns; nothing is pulled into Python."""
-    sql, params = transactions_sql(con, path, column_map, date_formats)
+    """Relation over the file with canonical typed columns; nothing is pulled into Python.
+
+    The arguments are the input vars, checked by :func:`input_options`. Rows of a CSV file that are
+    not valid CSV are left out here and returned by :func:`rejected_lines`.
+    """
+    options = input_options(path, column_map, date_formats, csv_encoding, csv_delimiter)
+    sql, params = transactions_sql(con, options)
     relation = con.sql(sql, params=params or None)
-    if not con.execute(f"select 1 from ({sql}) limit 1", params or None).fetchall():
-        raise InputError(f"{path}: transactions file has a header but no lines")
+    # select *: every value of the first line is read (select 1 would not read, nor reject, anything).
+    if not con.execute(f"select * from ({sql}) limit 1", params or None).fetchall():
+        raise InputError(f"{options.path}: transactions file has a header but no lines (rejected lines, if any, are listed by base_retail__rejected_lines)")
     return relation
+
+
+def rejected_transactions(con: duckdb.DuckDBPyConnection, path: object, **options: object) -> duckdb.DuckDBPyRelation:
+    """:func:`rejected_lines` for the same input vars as :func:`load_transactions`."""
+    return rejected_lines(con, input_options(path, **options))
+
+
+def without_traceback(function, *args, **kwargs):
+    """Call ``function``; an :class:`InputError` is raised again without its chain of frames, so
+    dbt's log shows the message naming the file and column rather than a deep stack trace."""
+    try:
+        return function(*args, **kwargs)
+    except InputError as error:
+        raise InputError(str(error)) from None

@@ -1,0 +1,161 @@
+"""Property tests of the real netting SQL, and proof that a quote in a var cannot change a query.
+
+`dbt compile` runs once per session; each hypothesis example then executes the compiled SQL of
+int_invoice_lines_netted (the model's own SQL, on real DuckDB) against an in-memory table holding the
+example's lines, and compares it with a sequential reference (one event at a time).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import run_dbt
+
+#: A marker holding a quote and a comment start: pasted raw into SQL it would break the query.
+QUOTED_MARKER = "X'--"
+CATALOG = "compiled"  # dbt names the database after the DuckDB file: compiled.duckdb
+STG_COLUMNS = ("line_id bigint, invoice_no varchar, customer_id bigint, stock_code varchar, description varchar, "
+               "country varchar, invoiced_at timestamp, quantity bigint, unit_price decimal(18,3), line_status varchar")
+
+
+@pytest.fixture(scope="session")
+def compiled_sql(tmp_path_factory) -> dict[str, str]:
+    """The compiled SQL of the staging and netting models (vars with a quote in the marker)."""
+    work_dir = tmp_path_factory.mktemp("compile")
+    result = run_dbt(
+        ["compile", "--select", "stg_retail__invoice_lines", "int_invoice_lines_netted"],
+        work_dir / f"{CATALOG}.duckdb",
+        work_dir,
+        {"transactions_path": "unused.parquet", "cancellation_marker": QUOTED_MARKER},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    compiled = work_dir / "target" / "compiled" / "customer_segments" / "models"
+    return {
+        "staging": (compiled / "staging" / "stg_retail__invoice_lines.sql").read_text(),
+        "netting": (compiled / "intermediate" / "int_invoice_lines_netted.sql").read_text(),
+    }
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"attach ':memory:' as {CATALOG}")
+    return con
+
+
+# ---------------------------------------------------------------- netting properties
+
+START = datetime(2011, 1, 1, 10, 0)
+
+events = st.lists(
+    st.tuples(
+        st.sampled_from(["purchase", "cancellation"]),
+        st.integers(min_value=1, max_value=12),   # units
+        st.integers(min_value=0, max_value=6),    # minute: small, so equal timestamps are common
+        st.integers(min_value=1, max_value=2),    # customer
+        st.sampled_from(["A", "B"]),              # stock code
+        st.sampled_from([Decimal("0.850"), Decimal("2.550"), Decimal("12.750")]),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def as_rows(example: list[tuple]) -> list[tuple]:
+    rows = []
+    for line_id, (kind, units, minute, customer, code, price) in enumerate(example, start=1):
+        quantity = units if kind == "purchase" else -units
+        invoice = f"{'C' if kind == 'cancellation' else ''}5{line_id:05d}"
+        rows.append((line_id, invoice, customer, code, None, None, START + timedelta(minutes=minute),
+                     quantity, price, kind))
+    return rows
+
+
+#: One connection for the session's examples: each example replaces the input table.
+_CON: list[duckdb.DuckDBPyConnection] = []
+
+
+def run_netting(netting_sql: str, rows: list[tuple]) -> dict[int, tuple]:
+    if not _CON:
+        _CON.append(connect())
+    con = _CON[0]
+    frame = pd.DataFrame(rows, columns=[c.split()[0] for c in STG_COLUMNS.split(", ")])
+    con.register("example_lines", frame)
+    casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in (c.split(maxsplit=1) for c in STG_COLUMNS.split(", ")))
+    con.execute(f"create or replace table {CATALOG}.main.stg_retail__invoice_lines as select {casts} from example_lines")
+    con.unregister("example_lines")
+    result = con.execute(
+        f"select line_id, matched_quantity, unmatched_quantity, gross_value, cancelled_value, net_value from ({netting_sql})"
+    ).fetchall()
+    return {row[0]: row[1:] for row in result}
+
+
+def sequential_matches(rows: list[tuple]) -> dict[int, int]:
+    """Matched units per cancellation, one event at a time: per customer and code, by time, purchases
+    of a minute before its cancellations, then by line; a cancellation takes what is still available."""
+    ordered = sorted(rows, key=lambda r: (r[2], r[3], r[6], r[9] == "cancellation", r[0]))
+    available: dict[tuple, int] = defaultdict(int)
+    matched: dict[int, int] = {}
+    for line_id, _, customer, code, _, _, _, quantity, _, kind in ordered:
+        if kind == "purchase":
+            available[customer, code] += quantity
+        else:
+            matched[line_id] = min(-quantity, available[customer, code])
+            available[customer, code] -= matched[line_id]
+    return matched
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(example=events, data=st.data())
+def test_netting_properties_hold_for_random_sequences(compiled_sql, example, data):
+    rows = as_rows(example)
+    netted = run_netting(compiled_sql["netting"], rows)
+    expected = sequential_matches(rows)
+    by_id = {row[0]: row for row in rows}
+    assert set(netted) == set(by_id)
+    purchased = defaultdict(int)
+    matched_so_far = defaultdict(int)
+    for row in sorted(rows, key=lambda r: (r[6], r[9] == "cancellation", r[0])):
+        line_id, key = row[0], (row[2], row[3])
+        matched, unmatched, gross, cancelled, net = netted[line_id]
+        # net = gross - matched value, on every line.
+        assert net == gross - cancelled
+        if row[9] == "purchase":
+            purchased[key] += row[7]
+            assert (matched, unmatched, cancelled) == (0, 0, 0) and gross == row[7] * row[8]
+        else:
+            assert matched == expected[line_id]
+            assert matched + unmatched == -row[7] and matched >= 0 and unmatched >= 0
+            assert cancelled == matched * row[8] and gross == 0
+            matched_so_far[key] += matched
+            # Never more cancelled than purchased so far.
+            assert matched_so_far[key] <= purchased[key]
+    # Row order of the input does not change any result.
+    shuffled = data.draw(st.permutations(rows))
+    assert run_netting(compiled_sql["netting"], shuffled) == netted
+
+
+# ---------------------------------------------------------------- vars never pasted raw
+
+def test_a_quote_in_the_cancellation_marker_stays_inside_its_literal(compiled_sql):
+    assert "'X''--'" in compiled_sql["staging"]
+    con = connect()
+    con.execute(f"create table {CATALOG}.main.non_merchandise_codes (stock_code varchar, match_type varchar)")
+    con.execute(
+        f"create table {CATALOG}.main.base_retail__invoice_lines as select * from (values "
+        "(2, 'x''--1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), 7, 'UK', null), "
+        "(3, 'X1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), 7, 'UK', null), "
+        "(4, 'C1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), 7, 'UK', null)"
+        ") as t (source_line_number, invoice_no, stock_code, description, quantity, invoiced_at, unit_price, "
+        "customer_id, country, parse_error)"
+    )
+    statuses = dict(con.execute(f"select invoice_no, line_status from ({compiled_sql['staging']})").fetchall())
+    assert statuses == {"x'--1": "cancellation", "X1": "stock_adjustment", "C1": "stock_adjustment"}
