@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run_dbt
+from netting_reference import sequential_matches
 
 #: A marker holding a quote and a comment start: pasted raw into SQL it would break the query.
 QUOTED_MARKER = "X'--"
@@ -98,27 +99,12 @@ def run_netting(netting_sql: str, rows: list[tuple]) -> dict[int, tuple]:
     return {row[0]: row[1:] for row in result}
 
 
-def sequential_matches(rows: list[tuple]) -> dict[int, int]:
-    """Matched units per cancellation, one event at a time: per customer and code, by time, purchases
-    of a minute before its cancellations, then by line; a cancellation takes what is still available."""
-    ordered = sorted(rows, key=lambda r: (r[2], r[3], r[6], r[9] == "cancellation", r[0]))
-    available: dict[tuple, int] = defaultdict(int)
-    matched: dict[int, int] = {}
-    for line_id, _, customer, code, _, _, _, quantity, _, kind in ordered:
-        if kind == "purchase":
-            available[customer, code] += quantity
-        else:
-            matched[line_id] = min(-quantity, available[customer, code])
-            available[customer, code] -= matched[line_id]
-    return matched
-
-
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(example=events, data=st.data())
 def test_netting_properties_hold_for_random_sequences(compiled_sql, example, data):
     rows = as_rows(example)
     netted = run_netting(compiled_sql["netting"], rows)
-    expected = sequential_matches(rows)
+    expected = sequential_matches((r[0], r[2], r[3], r[6], r[7], r[9] == "cancellation") for r in rows)
     by_id = {row[0]: row for row in rows}
     assert set(netted) == set(by_id)
     purchased = defaultdict(int)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from conftest import ROOT, dbt_build, run_dbt
+from netting_reference import sequential_matches
 
 pytestmark = pytest.mark.dbt
 
@@ -32,19 +32,11 @@ MIN_ADJUSTED_RAND_INDEX = 0.6
 
 def reference_netting(lines: pd.DataFrame) -> dict[int, Decimal]:
     """Matched value per cancellation line, by the issue's rule, one event at a time (the slow way)."""
-    matched_value: dict[int, Decimal] = {}
-    events = lines.assign(kind=(lines["line_status"] == "cancellation").astype(int))
-    events = events.sort_values(["customer_id", "stock_code", "invoiced_at", "kind", "line_id"])
-    available: dict[tuple, int] = defaultdict(int)
-    for row in events.itertuples(index=False):
-        key = (row.customer_id, row.stock_code)
-        if row.line_status == "purchase":
-            available[key] += int(row.quantity)
-        else:
-            matched = min(-int(row.quantity), available[key])
-            available[key] -= matched
-            matched_value[int(row.line_id)] = Decimal(matched) * Decimal(str(row.unit_price))
-    return matched_value
+    events = zip(lines["line_id"], lines["customer_id"], lines["stock_code"], lines["invoiced_at"],
+                 lines["quantity"].astype(int), lines["line_status"] == "cancellation")
+    prices = dict(zip(lines["line_id"], lines["unit_price"]))
+    return {line_id: Decimal(matched) * Decimal(str(prices[line_id]))
+            for line_id, matched in sequential_matches(events).items()}
 
 
 def test_build_passes_every_model_and_test(generated_build):
