@@ -8,12 +8,21 @@ import pandas as pd
 from customer_segments.comparison import (ComparisonSettings, build_algorithm_comparison,
                                           build_feature_set_comparison)
 
+def whole_number(value: object) -> int | None:
+    """A var's value (an int, or its text as dbt renders vars) as an int; None when it is not a whole
+    number (booleans, decimals, words and None are not)."""
+    text = str(value).strip() if value is not None else ""
+    if isinstance(value, bool) or not text.lstrip("-").isdigit():
+        return None
+    return int(text)
+
+
 def int_setting(name: str, value: object, minimum: int) -> int:
     """The var ``name`` (rendered by dbt as text) as an integer >= minimum, or a ValueError naming it."""
-    text = str(value).strip() if value is not None else ""
-    if isinstance(value, bool) or not text.lstrip("-").isdigit() or int(text) < minimum:
+    number = whole_number(value)
+    if number is None or number < minimum:
         raise ValueError(f"var {name} must be an integer >= {minimum}, got {value!r}")
-    return int(text)
+    return number
 
 
 def float_setting(name: str, value: object, minimum: float) -> float:

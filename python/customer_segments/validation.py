@@ -13,6 +13,7 @@ import pandas as pd
 
 from customer_segments.clustering import RFM_FEATURES
 from customer_segments.ingest import InputError
+from customer_segments.settings import whole_number
 
 #: Largest number of segments accepted: beyond this a segmentation stops being readable.
 MAX_SEGMENTS = 20
@@ -20,10 +21,9 @@ MAX_SEGMENTS = 20
 
 def checked_integer(value: object, name: str, min_value: int, max_value: int) -> int:
     """``value`` (an int, or its text as dbt passes vars) as an int in [min_value, max_value]."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not text.lstrip("-").isdigit():
+    number = whole_number(value)
+    if number is None:
         raise InputError(f"var {name} must be a whole number from {min_value} to {max_value}, got {value!r}")
-    number = int(text)
     if not min_value <= number <= max_value:
         raise InputError(f"var {name} must be a whole number from {min_value} to {max_value}, got {number}")
     return number
