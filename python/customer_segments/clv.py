@@ -87,6 +87,17 @@ def bgnbd_log_likelihood(params: BgNbdParams, frequency, recency, T) -> np.ndarr
 LOG_PARAM_BOUND = 15.0
 
 
+def distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of the given equal-length columns and how many times each occurs.
+
+    Both likelihoods depend on a customer only through these values, so summing the log-likelihood of
+    each distinct row times its count is exact, and the cost of a fit is bounded by the number of
+    distinct rows (day-granular x, t_x, T: a few thousand), not by the number of customers.
+    """
+    unique, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+    return [unique[:, i] for i in range(unique.shape[1])], counts.astype("float64")
+
+
 def _fit(negative_log_likelihood, n_params: int, start: np.ndarray) -> np.ndarray:
     """Minimise over bounded log-parameters (keeps them positive): L-BFGS-B, then a short Nelder-Mead
     from its result in case the gradient-free search finds a better point; the best one wins."""
@@ -112,13 +123,14 @@ def fit_bgnbd(frequency, recency, T) -> BgNbdParams:
     x, tx, t = _bgnbd_arrays(frequency, recency, T)
     if len(x) < 2 or not (x > 0).any():
         raise ValueError("fit_bgnbd needs at least two customers and some repeat purchases")
-
-    def negative_log_likelihood(log_params: np.ndarray) -> float:
-        value = -bgnbd_log_likelihood(BgNbdParams(*np.exp(log_params)), x, tx, t).sum()
-        return float(value) if np.isfinite(value) else np.inf
-
     # Start from the mean purchase rate: r / alpha ~ repeat purchases per unit of time.
     start = np.array([1.0, max(float(t.mean()) / max(float(x.mean()), 1e-3), 1e-3), 1.0, 1.0])
+    (x, tx, t), weights = distinct_rows(x, tx, t)
+
+    def negative_log_likelihood(log_params: np.ndarray) -> float:
+        value = -(weights * bgnbd_log_likelihood(BgNbdParams(*np.exp(log_params)), x, tx, t)).sum()
+        return float(value) if np.isfinite(value) else np.inf
+
     return BgNbdParams(*(float(v) for v in _fit(negative_log_likelihood, 4, start)))
 
 
@@ -179,11 +191,13 @@ def fit_gamma_gamma(frequency, monetary_value) -> GammaGammaParams:
     if len(x) < 2:
         raise ValueError("fit_gamma_gamma needs at least two customers with repeat purchases")
 
+    start = np.array([1.0, 2.0, float(np.median(m))])
+    (x, m), weights = distinct_rows(x, m)
+
     def negative_log_likelihood(log_params: np.ndarray) -> float:
-        value = -gamma_gamma_log_likelihood(GammaGammaParams(*np.exp(log_params)), x, m).sum()
+        value = -(weights * gamma_gamma_log_likelihood(GammaGammaParams(*np.exp(log_params)), x, m)).sum()
         return float(value) if np.isfinite(value) else np.inf
 
-    start = np.array([1.0, 2.0, float(np.median(m))])
     return GammaGammaParams(*(float(v) for v in _fit(negative_log_likelihood, 3, start)))
 
 

@@ -25,6 +25,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from threadpoolctl import threadpool_limits
 
 import customer_segments
+from customer_segments.selection import sample_indices
 
 #: Basket measures: heavy-tailed, so log1p before scaling.
 SKEWED_FEATURES: tuple[str, ...] = (
@@ -45,6 +46,10 @@ ARTIFACT_FORMAT = 1
 #: Fits run on one thread: on a shared 2-core machine OpenMP threads fighting over the cores (and
 #: with dbt's own two threads) made one gradient-boosting fit 10x slower.
 FIT_THREADS = 1
+#: Default of var classifier_sample_size: classifiers are fitted (and permutation importance scored)
+#: on at most this many customers, drawn with a fixed seed, so their cost stays flat as data grows;
+#: every customer is still predicted. Above the real data's 4,334 customers, so it changes nothing there.
+CLASSIFIER_SAMPLE_SIZE = 5000
 
 
 def feature_columns(features: pd.DataFrame) -> list[str]:
@@ -152,12 +157,20 @@ def training_data(features: pd.DataFrame, segments: pd.DataFrame) -> TrainingDat
     return TrainingData(table, columns, prepare_features(table, columns), table["segment_id"].to_numpy(dtype=np.int64))
 
 
+def fitted_rows(candidates: np.ndarray, sample_size: int, random_state: int) -> np.ndarray:
+    """The rows (indices into the customer table) a classifier is fitted on: the boolean mask's rows,
+    or a fixed-seed sample of ``sample_size`` of them when there are more."""
+    rows = np.flatnonzero(candidates)
+    return rows[sample_indices(len(rows), sample_size, random_state)]
+
+
 def predict_segments(
     features: pd.DataFrame,
     segments: pd.DataFrame,
     cutoff: str,
     n_folds: int = 5,
     random_state: int = 42,
+    sample_size: int = CLASSIFIER_SAMPLE_SIZE,
 ) -> pd.DataFrame:
     """Out-of-sample segment predictions of every model under both evaluations.
 
@@ -167,12 +180,15 @@ def predict_segments(
     segments : customer_id, segment_id (the target, from the full segmentation).
     cutoff : time-split date; customers first buying before it train, the others test.
     n_folds : folds of the stratified cross-validation (shuffled with random_state).
+    sample_size : each model is fitted on at most this many customers (a fixed-seed sample of the
+        train split, or of the other folds' customers); every customer is predicted.
 
     Returns
     -------
     One row per customer, model and evaluation: evaluation 'time_split' (split 'train' rows are
-    in-sample, 'test' rows out-of-sample) or 'cross_validation' (every customer once, split 'test',
-    with its fold), actual and predicted segment and one probability_segment_<id> column per segment.
+    the training pool, 'test' rows out-of-sample) or 'cross_validation' (every customer once, split
+    'test', predicted by the model of the other folds), actual and predicted segment and one
+    probability_segment_<id> column per segment.
     """
     data = training_data(features, segments)
     table, columns, x, y = data.table, data.columns, data.x, data.y
@@ -181,21 +197,25 @@ def predict_segments(
     if np.bincount(np.searchsorted(classes, y)).min() < n_folds:
         raise ValueError(f"every segment needs at least n_folds={n_folds} customers for stratified cross-validation")
     split = time_split(table["first_purchase_at"], cutoff)
-    train = split == "train"
+    train_rows = fitted_rows(split == "train", sample_size, random_state)
     folds = np.zeros(len(y), dtype=np.int64)
     for fold, (_, test_rows) in enumerate(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(x, y), 1):
         folds[test_rows] = fold
+    # One sample for every fold: fold f's model is fitted on the sampled customers of the other folds.
+    cv_sample = np.zeros(len(y), dtype=bool)
+    cv_sample[sample_indices(len(y), sample_size, random_state)] = True
 
     parts = []
     with threadpool_limits(limits=FIT_THREADS):
         for model_name in MODEL_NAMES:
-            model = make_classifier(model_name, columns, random_state).fit(x[train], y[train])
+            model = make_classifier(model_name, columns, random_state).fit(x.iloc[train_rows], y[train_rows])
             parts.append(_prediction_rows(ids, y, _probabilities(model, x, classes), classes, model_name=model_name,
                                           evaluation="time_split", split=split, fold=np.zeros(len(y), dtype=np.int64)))
             out_of_fold = np.zeros((len(y), len(classes)))
             for fold in range(1, n_folds + 1):
                 held = folds == fold
-                model = make_classifier(model_name, columns, random_state).fit(x[~held], y[~held])
+                fit_on = np.flatnonzero(cv_sample & ~held)
+                model = make_classifier(model_name, columns, random_state).fit(x.iloc[fit_on], y[fit_on])
                 out_of_fold[held] = _probabilities(model, x[held], classes)
             parts.append(_prediction_rows(ids, y, out_of_fold, classes, model_name=model_name,
                                           evaluation="cross_validation", split=np.full(len(y), "test"), fold=folds))
@@ -253,20 +273,25 @@ def feature_importance(
     cutoff: str,
     n_repeats: int = 5,
     random_state: int = 42,
+    sample_size: int = CLASSIFIER_SAMPLE_SIZE,
 ) -> pd.DataFrame:
     """Permutation importance on the time-split test customers of the models fitted on the train split.
 
     Importance is the drop in balanced accuracy when one input column is shuffled (country counts as
-    one column however many one-hot columns it becomes). One row per model and feature.
+    one column however many one-hot columns it becomes). One row per model and feature. Models are
+    fitted on the same train sample as :func:`predict_segments`'s time split and scored on a fixed-seed
+    sample of at most ``sample_size`` test customers: the cost is n_repeats x columns predictions.
     """
     data = training_data(features, segments)
     columns, x, y = data.columns, data.x, data.y
-    train = time_split(data.table["first_purchase_at"], cutoff) == "train"
+    split = time_split(data.table["first_purchase_at"], cutoff)
+    train_rows = fitted_rows(split == "train", sample_size, random_state)
+    test_rows = fitted_rows(split == "test", sample_size, random_state)
     rows = []
     for model_name in MODEL_NAMES[1:]:
         with threadpool_limits(limits=FIT_THREADS):
-            model = make_classifier(model_name, columns, random_state).fit(x[train], y[train])
-            drops = permutation_drops(model, x[~train], y[~train], columns, n_repeats, random_state)
+            model = make_classifier(model_name, columns, random_state).fit(x.iloc[train_rows], y[train_rows])
+            drops = permutation_drops(model, x.iloc[test_rows], y[test_rows], columns, n_repeats, random_state)
         frame = pd.DataFrame({"model_name": model_name, "feature": columns,
                               "importance_mean": drops.mean(axis=1), "importance_std": drops.std(axis=1)})
         frame["importance_rank"] = frame["importance_mean"].rank(method="first", ascending=False).astype("int64")
@@ -302,14 +327,17 @@ def train_final_model(
     segments: pd.DataFrame,
     model_name: str,
     random_state: int = 42,
+    sample_size: int = CLASSIFIER_SAMPLE_SIZE,
 ) -> pd.DataFrame:
-    """Fit the chosen model on every customer and pickle it: a one-row table for the scoring entry point.
+    """Fit the chosen model on every customer (a fixed-seed sample of ``sample_size`` when there are
+    more) and pickle it: a one-row table for the scoring entry point.
 
     The version is the package version plus a digest of the training data and settings, so the same
     build gives the same version and any change to data or model gives a new one.
     """
     data = training_data(features, segments)
-    columns, x, y = data.columns, data.x, data.y
+    rows = sample_indices(len(data.y), sample_size, random_state)
+    columns, x, y = data.columns, data.x.iloc[rows], data.y[rows]
     with threadpool_limits(limits=FIT_THREADS):
         pipeline = make_classifier(model_name, columns, random_state).fit(x, y)
     names = segments.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]

@@ -13,6 +13,7 @@ from customer_segments.clv import (
     GammaGammaParams,
     bgnbd_expected_purchases,
     build_holdout_forecast,
+    distinct_rows,
     bgnbd_log_likelihood,
     bgnbd_probability_alive,
     bgnbd_unconditional_expected_purchases,
@@ -177,3 +178,24 @@ def test_holdout_needs_a_calibration_end_inside_the_data():
                             "holdout_net_spend": [0.0, 0.0]})
     with pytest.raises(ValueError, match="forecast_calibration_end_date"):
         build_holdout_forecast(summary)
+
+
+def test_fits_on_distinct_rows_equal_fits_on_every_customer():
+    # Fitting on distinct (x, t_x, T) rows weighted by their counts is exact: a data set and the same
+    # customers repeated ten times (the benchmark's replicas) have the same maximum.
+    T = np.round(np.random.default_rng(6).uniform(20, 60, 3000))
+    x, tx, _ = simulate_bgnbd(TRUE, T, horizon=0.0, seed=7)
+    tx = np.where(x > 0, np.minimum(np.ceil(tx), T), 0.0)
+    once = fit_bgnbd(x, tx, T)
+    tenfold = fit_bgnbd(np.tile(x, 10), np.tile(tx, 10), np.tile(T, 10))
+    assert tenfold.r == pytest.approx(once.r, rel=1e-3)
+    assert tenfold.alpha == pytest.approx(once.alpha, rel=1e-3)
+    m = np.round(np.random.default_rng(8).gamma(4.0, 5.0, 500), 1)
+    k = np.random.default_rng(9).integers(1, 6, 500)
+    gg_once, gg_tenfold = fit_gamma_gamma(k, m), fit_gamma_gamma(np.tile(k, 10), np.tile(m, 10))
+    assert gg_tenfold.p * gg_tenfold.gamma / (gg_tenfold.q - 1) == pytest.approx(gg_once.p * gg_once.gamma / (gg_once.q - 1), rel=1e-3)
+
+
+def test_distinct_rows_counts_each_row_once():
+    (x, t), counts = distinct_rows(np.array([1.0, 2.0, 1.0, 1.0]), np.array([5.0, 5.0, 5.0, 6.0]))
+    assert list(zip(x, t, counts)) == [(1.0, 5.0, 2.0), (1.0, 6.0, 1.0), (2.0, 5.0, 1.0)]

@@ -125,3 +125,28 @@ def test_balanced_accuracy_equals_scikit_learns():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         assert balanced_accuracy(y, p) == pytest.approx(balanced_accuracy_score(y, p))
+
+
+def test_classifiers_fit_on_a_fixed_sample_and_still_predict_every_customer():
+    features, segments = customers(n=600)
+    sampled = predict_segments(features, segments, cutoff="2011-08-01", sample_size=150)
+    # Every customer is predicted, in both evaluations, whatever the sample size.
+    assert len(sampled) == len(features) * len(MODEL_NAMES) * 2
+    again = predict_segments(features.sample(frac=1, random_state=5), segments, cutoff="2011-08-01", sample_size=150)
+    pd.testing.assert_frame_equal(sampled, again)
+    full = predict_segments(features, segments, cutoff="2011-08-01", sample_size=600)
+    # A smaller training sample is a different model, and still learns the segments.
+    assert not sampled["predicted_probability"].equals(full["predicted_probability"])
+    cv = sampled.loc[sampled["evaluation"] == "cross_validation"]
+    correct = (cv["predicted_segment_id"] == cv["actual_segment_id"]).groupby(cv["model_name"]).mean()
+    assert correct["hist_gradient_boosting"] > 0.6 and correct["logistic_regression"] > 0.6
+    importance = feature_importance(features, segments, cutoff="2011-08-01", sample_size=150)
+    assert (importance.loc[importance["importance_rank"] == 1, "feature"] == "basket_value").all()
+    row = train_final_model(features, segments, "logistic_regression", sample_size=150).iloc[0]
+    assert row["training_customers"] == 150
+
+
+def test_a_sample_at_least_as_large_as_the_data_is_the_whole_data():
+    features, segments = customers()
+    pd.testing.assert_frame_equal(predict_segments(features, segments, cutoff="2011-08-01", sample_size=len(features)),
+                                  predict_segments(features, segments, cutoff="2011-08-01", sample_size=10**6))

@@ -2,6 +2,7 @@
 (customer_segments.first_purchase.predict_segments)."""
 
 from customer_segments.first_purchase import predict_segments
+from customer_segments.settings import int_setting
 
 
 def model(dbt, session):
@@ -14,4 +15,5 @@ def model(dbt, session):
         segments,
         cutoff=str(dbt.config.get("classifier_cutoff_date")),
         random_state=int(dbt.config.get("random_state")),
+        sample_size=int_setting("classifier_sample_size", dbt.config.get("classifier_sample_size"), 10),
     )

@@ -2,6 +2,7 @@
 customers (customer_segments.first_purchase.feature_importance)."""
 
 from customer_segments.first_purchase import feature_importance
+from customer_segments.settings import int_setting
 
 
 def model(dbt, session):
@@ -13,4 +14,5 @@ def model(dbt, session):
         segments,
         cutoff=str(dbt.config.get("classifier_cutoff_date")),
         random_state=int(dbt.config.get("random_state")),
+        sample_size=int_setting("classifier_sample_size", dbt.config.get("classifier_sample_size"), 10),
     )

@@ -2,6 +2,7 @@
 customer and pickled with its version and feature list, for `python -m customer_segments.scoring`."""
 
 from customer_segments.first_purchase import select_model, train_final_model
+from customer_segments.settings import int_setting
 
 
 def model(dbt, session):
@@ -14,4 +15,5 @@ def model(dbt, session):
         segments,
         model_name=select_model(evaluation),
         random_state=int(dbt.config.get("random_state")),
+        sample_size=int_setting("classifier_sample_size", dbt.config.get("classifier_sample_size"), 10),
     )
