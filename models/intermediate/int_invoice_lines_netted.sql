@@ -12,7 +12,8 @@
 
 with
 
-lines as (
+-- Read three times below: not materialized, or DuckDB would first copy (and at scale spill) every line.
+lines as not materialized (
 
     select
         line_id,

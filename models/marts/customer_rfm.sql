@@ -3,9 +3,9 @@
 
 with
 
-netted_lines as (
+customer_invoices as (
 
-    select * from {{ ref('int_invoice_lines_netted') }}
+    select * from {{ ref('int_customer_invoices') }}
 
 ),
 
@@ -28,31 +28,32 @@ customer_countries as (
         customer_id,
         country
 
-    from netted_lines
-    where line_type = 'purchase'
+    from customer_invoices
+    where invoice_type = 'purchase'
     group by customer_id, country
     qualify row_number() over (
         partition by customer_id
-        order by count(distinct invoice_no) desc, country nulls last
+        order by count(*) desc, country nulls last
     ) = 1
 
 ),
 
+-- Invoices of one customer and several countries (a broken export) count once for frequency.
 customer_totals as (
 
     select
         customer_id,
-        min(invoiced_at) filter (where line_type = 'purchase') as first_purchase_at,
-        max(invoiced_at) filter (where line_type = 'purchase') as last_purchase_at,
-        count(distinct invoice_no) filter (where line_type = 'purchase') as frequency,
+        min(invoiced_at) filter (where invoice_type = 'purchase') as first_purchase_at,
+        max(last_line_at) filter (where invoice_type = 'purchase') as last_purchase_at,
+        count(distinct invoice_no) filter (where invoice_type = 'purchase') as frequency,
         sum(gross_value) as gross_spend,
         sum(cancelled_value) as cancelled_spend,
         sum(unmatched_value) as unmatched_cancellation_value,
         sum(net_value) as monetary
 
-    from netted_lines
+    from customer_invoices
     group by customer_id
-    having count(*) filter (where line_type = 'purchase') > 0
+    having count(*) filter (where invoice_type = 'purchase') > 0
 
 ),
 

@@ -242,7 +242,7 @@ def count_input(data_path: Path) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--memory-limit", default=os.environ.get("SEGMENTS_MEMORY_LIMIT", "4GB"))
+    parser.add_argument("--memory-limit", default=os.environ.get("SEGMENTS_MEMORY_LIMIT", "3GB"))
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)

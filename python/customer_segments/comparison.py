@@ -33,8 +33,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from customer_segments.features import FEATURE_SETS, RFM_FEATURES, TRANSFORMS, FeatureTransform, eligible_customers
 from customer_segments.relabel import centroids_of
-from customer_segments.selection import (MIN_CLUSTER_SHARE, cluster_metrics, cluster_sizes_text, knee_index,
-                                         sample_indices)
+from customer_segments.selection import (MIN_CLUSTER_SHARE, SELECTION_SAMPLE_SIZE, cluster_metrics, cluster_sizes_text,
+                                         knee_index, sample_indices, selection_sample)
 from customer_segments.runtime import single_threaded
 from customer_segments.stability import STABLE_ARI, bootstrap_stability
 
@@ -50,6 +50,7 @@ class ComparisonSettings:
     density_sample_size: int = 5000
     stability_resamples: int = 5
     stability_sample_size: int = 3000
+    selection_sample_size: int = SELECTION_SAMPLE_SIZE
 
 
 def kmeans_labels(X: np.ndarray, k: int, random_state: int, settings: ComparisonSettings) -> tuple[np.ndarray, str]:
@@ -220,8 +221,9 @@ def planted_labels(eligible: pd.DataFrame, planted_groups: pd.DataFrame | None) 
 @single_threaded
 def build_algorithm_comparison(customers: pd.DataFrame, settings: ComparisonSettings,
                                planted_groups: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The segment_algorithm_comparison table on the production features of customers with monetary > 0."""
-    eligible = eligible_customers(customers)
+    """The segment_algorithm_comparison table on the production features of customers with monetary > 0
+    (a fixed-seed sample of settings.selection_sample_size of them when there are more)."""
+    eligible = selection_sample(eligible_customers(customers), settings.selection_sample_size, settings.random_state)
     X = FeatureTransform(RFM_FEATURES, "log").fit_transform(eligible)
     table = compare_algorithms(X, settings, planted_labels(eligible, planted_groups))
     return table.assign(k=settings.k, is_production=table["algorithm"] == "kmeans", customers=len(eligible))
@@ -230,8 +232,9 @@ def build_algorithm_comparison(customers: pd.DataFrame, settings: ComparisonSett
 @single_threaded
 def build_feature_set_comparison(customers: pd.DataFrame, settings: ComparisonSettings,
                                  planted_groups: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The segment_feature_set_comparison table on customers with monetary > 0."""
-    eligible = eligible_customers(customers)
+    """The segment_feature_set_comparison table on customers with monetary > 0 (a fixed-seed sample of
+    settings.selection_sample_size of them when there are more)."""
+    eligible = selection_sample(eligible_customers(customers), settings.selection_sample_size, settings.random_state)
     table = compare_feature_sets(eligible, settings, planted_labels(eligible, planted_groups))
     return table.assign(is_production=(table["feature_set"] == "rfm") & (table["transform"] == "log"),
                         customers=len(eligible))

@@ -180,30 +180,32 @@ def predict_segments(
     segments : customer_id, segment_id (the target, from the full segmentation).
     cutoff : time-split date; customers first buying before it train, the others test.
     n_folds : folds of the stratified cross-validation (shuffled with random_state).
-    sample_size : each model is fitted on at most this many customers (a fixed-seed sample of the
-        train split, or of the other folds' customers); every customer is predicted.
+    sample_size : the time split's models are fitted on at most this many train customers (a
+        fixed-seed sample) and predict every customer; cross-validation runs on a fixed-seed sample of
+        this many customers. With fewer customers, both use everyone.
 
     Returns
     -------
-    One row per customer, model and evaluation: evaluation 'time_split' (split 'train' rows are
-    the training pool, 'test' rows out-of-sample) or 'cross_validation' (every customer once, split
-    'test', predicted by the model of the other folds), actual and predicted segment and one
-    probability_segment_<id> column per segment.
+    Rows per model: evaluation 'time_split', one per customer (split 'train' rows are the training
+    pool, 'test' rows out-of-sample), and evaluation 'cross_validation', one per customer of the
+    cross-validation sample (split 'test', predicted by the model of the other folds); actual and
+    predicted segment and one probability_segment_<id> column per segment.
     """
     data = training_data(features, segments)
     table, columns, x, y = data.table, data.columns, data.x, data.y
     ids = table["customer_id"].to_numpy(dtype=np.int64)
     classes = np.unique(y)
-    if np.bincount(np.searchsorted(classes, y)).min() < n_folds:
-        raise ValueError(f"every segment needs at least n_folds={n_folds} customers for stratified cross-validation")
     split = time_split(table["first_purchase_at"], cutoff)
     train_rows = fitted_rows(split == "train", sample_size, random_state)
-    folds = np.zeros(len(y), dtype=np.int64)
-    for fold, (_, test_rows) in enumerate(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(x, y), 1):
+    # Cross-validation runs on one fixed-seed sample: its folds' models fit and predict only it.
+    cv_rows = sample_indices(len(y), sample_size, random_state)
+    x_cv, y_cv = x.iloc[cv_rows].reset_index(drop=True), y[cv_rows]
+    if np.bincount(np.searchsorted(classes, y_cv), minlength=len(classes)).min() < n_folds:
+        raise ValueError(f"every segment needs at least n_folds={n_folds} customers for stratified cross-validation"
+                         + (f" (in the sample of {len(cv_rows)} customers)" if len(cv_rows) < len(y) else ""))
+    folds = np.zeros(len(y_cv), dtype=np.int64)
+    for fold, (_, test_rows) in enumerate(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(x_cv, y_cv), 1):
         folds[test_rows] = fold
-    # One sample for every fold: fold f's model is fitted on the sampled customers of the other folds.
-    cv_sample = np.zeros(len(y), dtype=bool)
-    cv_sample[sample_indices(len(y), sample_size, random_state)] = True
 
     parts = []
     with threadpool_limits(limits=FIT_THREADS):
@@ -211,14 +213,13 @@ def predict_segments(
             model = make_classifier(model_name, columns, random_state).fit(x.iloc[train_rows], y[train_rows])
             parts.append(_prediction_rows(ids, y, _probabilities(model, x, classes), classes, model_name=model_name,
                                           evaluation="time_split", split=split, fold=np.zeros(len(y), dtype=np.int64)))
-            out_of_fold = np.zeros((len(y), len(classes)))
+            out_of_fold = np.zeros((len(y_cv), len(classes)))
             for fold in range(1, n_folds + 1):
                 held = folds == fold
-                fit_on = np.flatnonzero(cv_sample & ~held)
-                model = make_classifier(model_name, columns, random_state).fit(x.iloc[fit_on], y[fit_on])
-                out_of_fold[held] = _probabilities(model, x[held], classes)
-            parts.append(_prediction_rows(ids, y, out_of_fold, classes, model_name=model_name,
-                                          evaluation="cross_validation", split=np.full(len(y), "test"), fold=folds))
+                model = make_classifier(model_name, columns, random_state).fit(x_cv[~held], y_cv[~held])
+                out_of_fold[held] = _probabilities(model, x_cv[held], classes)
+            parts.append(_prediction_rows(ids[cv_rows], y_cv, out_of_fold, classes, model_name=model_name,
+                                          evaluation="cross_validation", split=np.full(len(y_cv), "test"), fold=folds))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -38,7 +38,8 @@ def float_setting(name: str, value: object, minimum: float) -> float:
 
 #: Smallest value of each comparison setting.
 COMPARISON_MINIMUMS = {"random_state": 0, "silhouette_sample_size": 2, "agglomerative_sample_size": 2,
-                       "density_sample_size": 2, "stability_resamples": 2, "stability_sample_size": 10}
+                       "density_sample_size": 2, "stability_resamples": 2, "stability_sample_size": 10,
+                       "selection_sample_size": 10}
 
 
 def comparison_settings(k: int, config: dict[str, object]) -> ComparisonSettings:

@@ -130,15 +130,17 @@ def test_balanced_accuracy_equals_scikit_learns():
 def test_classifiers_fit_on_a_fixed_sample_and_still_predict_every_customer():
     features, segments = customers(n=600)
     sampled = predict_segments(features, segments, cutoff="2011-08-01", sample_size=150)
-    # Every customer is predicted, in both evaluations, whatever the sample size.
-    assert len(sampled) == len(features) * len(MODEL_NAMES) * 2
+    # The time split predicts every customer; cross-validation the 150 of its sample, each once.
+    per_evaluation = sampled.groupby(["model_name", "evaluation"])["customer_id"].agg(["size", "nunique"])
+    assert (per_evaluation.xs("time_split", level="evaluation")["nunique"] == len(features)).all()
+    assert (per_evaluation.xs("cross_validation", level="evaluation")[["size", "nunique"]] == 150).all().all()
     again = predict_segments(features.sample(frac=1, random_state=5), segments, cutoff="2011-08-01", sample_size=150)
     pd.testing.assert_frame_equal(sampled, again)
     full = predict_segments(features, segments, cutoff="2011-08-01", sample_size=600)
     # A smaller training sample is a different model, and still learns the segments.
     assert not sampled["predicted_probability"].equals(full["predicted_probability"])
-    cv = sampled.loc[sampled["evaluation"] == "cross_validation"]
-    correct = (cv["predicted_segment_id"] == cv["actual_segment_id"]).groupby(cv["model_name"]).mean()
+    test = sampled.loc[sampled["split"] == "test"]
+    correct = (test["predicted_segment_id"] == test["actual_segment_id"]).groupby(test["model_name"]).mean()
     assert correct["hist_gradient_boosting"] > 0.6 and correct["logistic_regression"] > 0.6
     importance = feature_importance(features, segments, cutoff="2011-08-01", sample_size=150)
     assert (importance.loc[importance["importance_rank"] == 1, "feature"] == "basket_value").all()

@@ -195,7 +195,9 @@ def test_basket_size_matters_most_to_the_classifiers(generated_build):
 
 def test_forecast_is_summarised_per_segment(generated_build):
     per_segment = frame(generated_build, """
-        select s.segment_id, sum(f.expected_spend) as spend, sum(f.clv) as clv, avg(f.probability_alive) as alive
+        -- segment_profiles sums each customer's figure rounded to 3 decimals, as here.
+        select s.segment_id, sum(f.expected_spend::decimal(18, 3)) as spend, sum(f.clv::decimal(18, 3)) as clv,
+            avg(f.probability_alive) as alive
         from customer_purchase_forecast as f inner join customer_segments as s on f.customer_id = s.customer_id
         group by s.segment_id order by s.segment_id""")
     profiles = frame(generated_build, "select segment_id, expected_spend, total_clv, mean_probability_alive "

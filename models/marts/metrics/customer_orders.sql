@@ -5,9 +5,9 @@
 
 with
 
-netted_lines as (
+customer_invoices as (
 
-    select * from {{ ref('int_invoice_lines_netted') }}
+    select * from {{ ref('int_customer_invoices') }}
 
 ),
 
@@ -28,15 +28,14 @@ invoices as (
     select
         invoice_no,
         any_value(customer_id) as customer_id,
-        any_value(line_type) as invoice_type,
-        -- An invoice's lines can straddle a minute: the invoice happened when it started.
+        any_value(invoice_type) as invoice_type,
         min(invoiced_at) as invoiced_at,
-        count(*) as lines,
+        sum(lines)::bigint as lines,
         sum(gross_value) as gross_value,
         sum(cancelled_value) as cancelled_value,
         sum(net_value) as net_value
 
-    from netted_lines
+    from customer_invoices
     group by invoice_no
 
 ),

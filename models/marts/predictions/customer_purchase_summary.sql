@@ -1,16 +1,17 @@
 -- One row per customer and observation period: the buy-till-you-die summary (repeat purchases, recency,
 -- age and mean repeat value, in days) that BG/NBD and Gamma-Gamma are fitted on.
 --
--- A purchase is a day with at least one purchase invoice (several invoices on one day are one visit).
+-- A purchase is a day with at least one purchase invoice (several invoices on one day are one visit);
+-- an invoice belongs to the day it started.
 -- Period 'full' observes everything before the as-of date; period 'calibration' observes purchases
 -- before var forecast_calibration_end_date and records what happened from then to the as-of date (the
 -- holdout) for customers who had bought by then.
 
 with
 
-netted_lines as (
+customer_invoices as (
 
-    select * from {{ ref('int_invoice_lines_netted') }}
+    select * from {{ ref('int_customer_invoices') }}
 
 ),
 
@@ -37,14 +38,14 @@ periods as (
 customer_days as (
 
     select
-        netted_lines.customer_id,
-        cast(netted_lines.invoiced_at as date) as activity_date,
-        bool_or(netted_lines.line_type = 'purchase') as is_purchase_day,
-        sum(netted_lines.net_value) as net_value
+        customer_invoices.customer_id,
+        cast(customer_invoices.invoiced_at as date) as activity_date,
+        bool_or(customer_invoices.invoice_type = 'purchase') as is_purchase_day,
+        sum(customer_invoices.net_value) as net_value
 
-    from netted_lines
+    from customer_invoices
     inner join customers
-        on netted_lines.customer_id = customers.customer_id
+        on customer_invoices.customer_id = customers.customer_id
     group by all
 
 ),

@@ -19,6 +19,12 @@ netted_lines as (
 
 ),
 
+customer_invoices as (
+
+    select * from {{ ref('int_customer_invoices') }}
+
+),
+
 product_categories as (
 
     select * from {{ ref('product_categories') }}
@@ -39,8 +45,8 @@ first_invoices as (
         invoice_no as first_invoice_no,
         invoiced_at as first_purchase_at
 
-    from netted_lines
-    where line_type = 'purchase'
+    from customer_invoices
+    where invoice_type = 'purchase'
     qualify row_number() over (partition by customer_id order by invoiced_at, invoice_no) = 1
 
 ),
@@ -85,13 +91,13 @@ baskets as (
 -- window: a sign of an established customer, and already known when the first basket is placed.
 earlier_cancellations as (
 
-    select distinct netted_lines.customer_id
+    select distinct customer_invoices.customer_id
 
-    from netted_lines
+    from customer_invoices
     inner join first_invoices
-        on netted_lines.customer_id = first_invoices.customer_id
-    where netted_lines.line_type = 'cancellation'
-        and netted_lines.invoiced_at <= first_invoices.first_purchase_at
+        on customer_invoices.customer_id = first_invoices.customer_id
+    where customer_invoices.invoice_type = 'cancellation'
+        and customer_invoices.invoiced_at <= first_invoices.first_purchase_at
 
 )
 

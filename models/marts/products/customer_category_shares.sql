@@ -21,23 +21,40 @@ customers as (
 
 ),
 
+-- Per customer and product first: a product counts as purchased once however many lines it has, so
+-- the category level adds up rows instead of counting distinct codes (a third faster at 100x).
+product_spend as (
+
+    select
+        customer_id,
+        stock_code,
+        sum(gross_value) as gross_spend,
+        sum(net_value) as net_spend,
+        sum(quantity) filter (where line_type = 'purchase') as units_purchased,
+        bool_or(line_type = 'purchase') as was_purchased
+
+    from netted_lines
+    group by customer_id, stock_code
+
+),
+
 category_spend as (
 
     select
-        netted_lines.customer_id,
+        product_spend.customer_id,
         product_categories.category_id,
         any_value(product_categories.category_name) as category_name,
-        sum(netted_lines.gross_value) as gross_spend,
-        sum(netted_lines.net_value) as net_spend,
-        sum(netted_lines.quantity) filter (where netted_lines.line_type = 'purchase') as units_purchased,
-        count(distinct netted_lines.stock_code) filter (where netted_lines.line_type = 'purchase') as products_purchased
+        sum(product_spend.gross_spend) as gross_spend,
+        sum(product_spend.net_spend) as net_spend,
+        sum(product_spend.units_purchased) as units_purchased,
+        count(*) filter (where product_spend.was_purchased) as products_purchased
 
-    from netted_lines
+    from product_spend
     inner join customers
-        on netted_lines.customer_id = customers.customer_id
+        on product_spend.customer_id = customers.customer_id
     inner join product_categories
-        on netted_lines.stock_code = product_categories.stock_code
-    group by netted_lines.customer_id, product_categories.category_id
+        on product_spend.stock_code = product_categories.stock_code
+    group by product_spend.customer_id, product_categories.category_id
 
 )
 
@@ -47,7 +64,7 @@ select
     category_name,
     gross_spend,
     net_spend,
-    coalesce(units_purchased, 0) as units_purchased,
+    coalesce(units_purchased, 0)::bigint as units_purchased,
     products_purchased,
     -- Shares only make sense against a positive total; customers who netted to zero or less get NULL.
     case

@@ -1,12 +1,23 @@
 -- One row per K-means segment and item bought (every product category, and the segment's top products
 -- by net spend): the segment's net spend on it and its lift against the whole customer base, i.e. what
 -- the segment buys more (lift > 1) or less (lift < 1) than customers in general.
+--
+-- Categories come from customer_category_shares (one row per customer and category). Products are read
+-- from the lines twice: once for spend per segment and product (a small aggregate), once for the buyers
+-- of the top products only. Counting distinct buyers of every product at once held every customer and
+-- product pair in memory, which ran out of 4 GB at 100x the real data.
 
 with
 
 netted_lines as (
 
     select * from {{ ref('int_invoice_lines_netted') }}
+
+),
+
+customer_category_shares as (
+
+    select * from {{ ref('customer_category_shares') }}
 
 ),
 
@@ -22,23 +33,20 @@ product_categories as (
 
 ),
 
-segment_lines as (
+-- Every customer line of a categorised code is in exactly one customer_category_shares row.
+segment_customer_categories as (
 
     select
         customer_segments.segment_id,
         customer_segments.segment_name,
-        netted_lines.customer_id,
-        netted_lines.stock_code,
-        netted_lines.net_value,
-        product_categories.category_id,
-        product_categories.category_name,
-        product_categories.description as product_description
+        customer_category_shares.customer_id,
+        customer_category_shares.category_id,
+        customer_category_shares.category_name,
+        customer_category_shares.net_spend
 
-    from netted_lines
+    from customer_category_shares
     inner join customer_segments
-        on netted_lines.customer_id = customer_segments.customer_id
-    inner join product_categories
-        on netted_lines.stock_code = product_categories.stock_code
+        on customer_category_shares.customer_id = customer_segments.customer_id
 
 ),
 
@@ -47,10 +55,10 @@ segment_totals as (
     select
         segment_id,
         any_value(segment_name) as segment_name,
-        sum(net_value) as segment_net_spend,
+        sum(net_spend) as segment_net_spend,
         count(distinct customer_id) as segment_customers
 
-    from segment_lines
+    from segment_customer_categories
     group by segment_id
 
 ),
@@ -58,64 +66,119 @@ segment_totals as (
 base_totals as (
 
     select
-        sum(net_value) as base_net_spend,
-        count(distinct customer_id) as base_customers
+        sum(segment_net_spend) as base_net_spend,
+        -- A customer is in one segment: the segments' customers add up to the base.
+        sum(segment_customers) as base_customers
 
-    from segment_lines
+    from segment_totals
 
 ),
 
--- The same measures for both kinds of item: a category (key = category_id) or a product (stock_code).
-items as (
+category_items as (
 
     select
         'category' as item_type,
         category_id::varchar as item_key,
-        category_name as item_name,
+        any_value(category_name) as item_name,
         segment_id,
-        customer_id,
-        net_value
+        sum(net_spend) as net_spend,
+        count(*) as buying_customers
+
+    from segment_customer_categories
+    group by category_id, segment_id
+
+),
+
+segment_lines as (
+
+    select
+        customer_segments.segment_id,
+        netted_lines.customer_id,
+        netted_lines.stock_code,
+        netted_lines.net_value
+
+    from netted_lines
+    inner join customer_segments
+        on netted_lines.customer_id = customer_segments.customer_id
+    semi join product_categories
+        on netted_lines.stock_code = product_categories.stock_code
+
+),
+
+product_spend as (
+
+    select
+        segment_id,
+        stock_code,
+        sum(net_value) as net_spend
 
     from segment_lines
+    group by segment_id, stock_code
 
-    union all
+),
+
+top_products as (
+
+    select distinct stock_code
+
+    from product_spend
+    qualify row_number() over (partition by segment_id order by net_spend desc, stock_code)
+        <= {{ var('segment_top_products') }}
+
+),
+
+-- Buyers of the top products in every segment (the base penetration needs them all).
+top_product_buyers as (
+
+    select
+        segment_lines.segment_id,
+        segment_lines.stock_code,
+        count(distinct segment_lines.customer_id) as buying_customers
+
+    from segment_lines
+    semi join top_products
+        on segment_lines.stock_code = top_products.stock_code
+    group by segment_lines.segment_id, segment_lines.stock_code
+
+),
+
+product_items as (
 
     select
         'product' as item_type,
-        stock_code as item_key,
-        product_description as item_name,
-        segment_id,
-        customer_id,
-        net_value
+        product_spend.stock_code as item_key,
+        product_categories.description as item_name,
+        product_spend.segment_id,
+        product_spend.net_spend,
+        coalesce(top_product_buyers.buying_customers, 0) as buying_customers
 
-    from segment_lines
+    from product_spend
+    inner join product_categories
+        on product_spend.stock_code = product_categories.stock_code
+    left join top_product_buyers
+        on product_spend.segment_id = top_product_buyers.segment_id
+        and product_spend.stock_code = top_product_buyers.stock_code
 
 ),
 
 segment_items as (
 
-    select
-        item_type,
-        item_key,
-        any_value(item_name) as item_name,
-        segment_id,
-        sum(net_value) as net_spend,
-        count(distinct customer_id) as buying_customers
-
-    from items
-    group by item_type, item_key, segment_id
+    select * from category_items
+    union all
+    select * from product_items
 
 ),
 
+-- Every segment together; customers add up because each is in one segment.
 base_items as (
 
     select
         item_type,
         item_key,
-        sum(net_value) as base_net_spend,
-        count(distinct customer_id) as base_buying_customers
+        sum(net_spend) as base_net_spend,
+        sum(buying_customers) as base_buying_customers
 
-    from items
+    from segment_items
     group by item_type, item_key
 
 ),

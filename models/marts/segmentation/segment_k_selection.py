@@ -19,4 +19,5 @@ def model(dbt, session):
         silhouette_sample_size=int_setting("silhouette_sample_size", dbt.config.get("silhouette_sample_size"), 2),
         stability_resamples=int_setting("stability_resamples", dbt.config.get("stability_resamples"), 2),
         stability_sample_size=int_setting("stability_sample_size", dbt.config.get("stability_sample_size"), 10),
+        selection_sample_size=int_setting("selection_sample_size", dbt.config.get("selection_sample_size"), 10),
     )
