@@ -98,6 +98,15 @@ def distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     return [unique[:, i] for i in range(unique.shape[1])], counts.astype("float64")
 
 
+def per_distinct_row(function, *columns) -> np.ndarray:
+    """``function(*columns)`` evaluated once per distinct row of the columns and spread back to every
+    row: the predictions depend on a customer only through (x, t_x, T[, horizon]), and the
+    hypergeometric function in them is the slow part (37 monthly horizons for the CLV)."""
+    unique, inverse = np.unique(np.column_stack([np.asarray(c, dtype="float64") for c in columns]),
+                                axis=0, return_inverse=True)
+    return np.asarray(function(*(unique[:, i] for i in range(unique.shape[1]))))[inverse.ravel()]
+
+
 def _fit(negative_log_likelihood, n_params: int, start: np.ndarray) -> np.ndarray:
     """Minimise over bounded log-parameters (keeps them positive): L-BFGS-B, then a short Nelder-Mead
     from its result in case the gradient-free search finds a better point; the best one wins."""
@@ -256,13 +265,15 @@ def build_purchase_forecast(summary: pd.DataFrame, horizon_days: float, clv_hori
     bgnbd, gamma_gamma = _fit_both(table)
     x, tx, t = table["frequency"], table["recency_days"], table["t_days"]
     value = gamma_gamma_expected_value(gamma_gamma, x, table["monetary_value"].astype("float64").fillna(0))
-    purchases = bgnbd_expected_purchases(bgnbd, horizon_days, x, tx, t)
+    purchases = per_distinct_row(lambda *h: bgnbd_expected_purchases(bgnbd, horizon_days, *h), x, tx, t)
     out = table.loc[:, list(SUMMARY_COLUMNS)].copy()
-    out["probability_alive"] = bgnbd_probability_alive(bgnbd, x, tx, t)
+    out["probability_alive"] = per_distinct_row(lambda *h: bgnbd_probability_alive(bgnbd, *h), x, tx, t)
     out["expected_purchases"] = purchases
     out["expected_value_per_purchase"] = value
     out["expected_spend"] = purchases * value
-    out["clv"] = discounted_expected_spend(bgnbd, value, x, tx, t, clv_horizon_days, annual_discount_rate)
+    # CLV is linear in the value per purchase: discounted purchases per distinct history, times the value.
+    out["clv"] = value * per_distinct_row(
+        lambda *h: discounted_expected_spend(bgnbd, 1.0, *h, clv_horizon_days, annual_discount_rate), x, tx, t)
     out["horizon_days"] = int(horizon_days)
     for name, v in {**vars(bgnbd), **{f"gg_{k}": v for k, v in vars(gamma_gamma).items()}}.items():
         out[f"param_{name}"] = v
@@ -286,7 +297,8 @@ def build_holdout_forecast(summary: pd.DataFrame) -> pd.DataFrame:
     value = gamma_gamma_expected_value(gamma_gamma, x, table["monetary_value"].astype("float64").fillna(0))
     out = table.loc[:, ["customer_id", "frequency", "recency_days", "t_days", "holdout_days",
                         "holdout_purchases", "holdout_net_spend"]].copy()
-    out["predicted_purchases"] = bgnbd_expected_purchases(bgnbd, horizon, x, tx, t)
+    out["predicted_purchases"] = per_distinct_row(
+        lambda x_, tx_, t_, h: bgnbd_expected_purchases(bgnbd, h, x_, tx_, t_), x, tx, t, horizon)
     out["naive_purchases"] = x / t * horizon
     out["predicted_spend"] = out["predicted_purchases"] * value
     out["naive_spend"] = table["monetary_value"].astype("float64").fillna(0) * out["naive_purchases"]

@@ -14,6 +14,7 @@ from customer_segments.clv import (
     bgnbd_expected_purchases,
     build_holdout_forecast,
     distinct_rows,
+    per_distinct_row,
     bgnbd_log_likelihood,
     bgnbd_probability_alive,
     bgnbd_unconditional_expected_purchases,
@@ -199,3 +200,9 @@ def test_fits_on_distinct_rows_equal_fits_on_every_customer():
 def test_distinct_rows_counts_each_row_once():
     (x, t), counts = distinct_rows(np.array([1.0, 2.0, 1.0, 1.0]), np.array([5.0, 5.0, 5.0, 6.0]))
     assert list(zip(x, t, counts)) == [(1.0, 5.0, 2.0), (1.0, 6.0, 1.0), (2.0, 5.0, 1.0)]
+
+
+def test_per_distinct_row_equals_evaluating_every_row():
+    x, tx, T = np.array([0.0, 2, 2, 5, 0]), np.array([0.0, 10, 10, 30, 0]), np.array([40.0, 50, 50, 60, 40])
+    direct = bgnbd_expected_purchases(TRUE, 30.0, x, tx, T)
+    np.testing.assert_array_equal(per_distinct_row(lambda *h: bgnbd_expected_purchases(TRUE, 30.0, *h), x, tx, T), direct)
