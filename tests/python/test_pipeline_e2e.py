@@ -158,6 +158,19 @@ def test_custom_generic_tests_fail_when_their_rule_breaks(copy_of_build, tmp_pat
         assert failing in output, failing
 
 
+def test_a_join_that_fans_out_netted_lines_fails_the_row_count_test(copy_of_build, tmp_path):
+    # int_invoice_lines_netted's key is checked by counting rows against the staged lines.
+    import duckdb
+
+    with duckdb.connect(str(copy_of_build.db_path)) as con:
+        con.execute("insert into int_invoice_lines_netted select * from int_invoice_lines_netted "
+                    "where line_id = (select min(line_id) from int_invoice_lines_netted)")
+    result = run_dbt(["test", "--select", "test_name:row_count_matches"], copy_of_build.db_path, tmp_path,
+                     {"transactions_path": str(copy_of_build.data_path)})
+    assert result.returncode != 0
+    assert "FAIL 1 row_count_matches_int_invoice_lines_netted" in result.stdout
+
+
 def test_missing_column_fails_the_build_naming_file_and_column(tmp_path, generated_data):
     broken = tmp_path / "no_customer.parquet"
     pd.read_parquet(generated_data["invoice_lines"]).drop(columns=["CustomerID"]).to_parquet(broken)
