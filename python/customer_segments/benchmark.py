@@ -191,7 +191,7 @@ def gib(n_bytes: int) -> str:
 def render(results: list[dict], load_before: str, load_after: str) -> str:
     """BENCHMARKS.md: one summary table, then each size's steps by time with their share."""
     lines = [
-        "# Benchmarks",
+        f"## Latest run ({time.strftime('%Y-%m-%d %H:%M')})",
         "",
         "Produced by `make bench` (`python -m customer_segments.benchmark`). Inputs: the real UCI file",
         "replicated 1x, 10x and 100x with offset customer ids and invoice numbers (parquet, data/bench/).",
@@ -217,7 +217,7 @@ def render(results: list[dict], load_before: str, load_after: str) -> str:
         total = sum(n["seconds"] for n in nodes) or 1.0
         lines += [
             "",
-            f"## {r['size']}x: steps by time (node seconds sum {total:.1f} s over 2 threads; wall {r['dbt']['wall_seconds']:.1f} s)",
+            f"### {r['size']}x: steps by time (node seconds sum {total:.1f} s over 2 threads; wall {r['dbt']['wall_seconds']:.1f} s)",
             "",
             "| step | kind | seconds | share | peak RSS during step (GiB) |",
             "|---|---|---:|---:|---:|",
@@ -230,6 +230,24 @@ def render(results: list[dict], load_before: str, load_after: str) -> str:
             rest_seconds = sum(n["seconds"] for n in rest)
             lines.append(f"| {len(rest)} other nodes | | {rest_seconds:.2f} | {rest_seconds / total:.1%} | |")
     return "\n".join(lines) + "\n"
+
+
+#: BENCHMARKS.md keeps hand-written notes around the generated figures, which go between these lines.
+BEGIN_MARK = "<!-- make bench writes from here -->"
+END_MARK = "<!-- make bench writes up to here -->"
+
+
+def write_report(path: Path, generated: str) -> None:
+    """Put ``generated`` between the marks of ``path``, keeping the text around them (the whole file
+    when it has no marks yet)."""
+    block = f"{BEGIN_MARK}\n{generated}{END_MARK}\n"
+    text = path.read_text() if path.exists() else ""
+    if BEGIN_MARK in text and END_MARK in text:
+        head, rest = text.split(BEGIN_MARK, 1)
+        tail = rest.split(END_MARK, 1)[1].lstrip("\n")
+        path.write_text(head + block + ("\n" + tail if tail else ""))
+    else:
+        path.write_text(block)
 
 
 def count_input(data_path: Path) -> tuple[int, int]:
@@ -261,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  pandas {pandas['wall_seconds']:.1f} s, peak {gib(pandas['peak_rss'])} GiB", flush=True)
         results.append({"size": size, "lines": lines, "customers": customers, "dbt": dbt, "pandas": pandas})
     load_after = os.popen("uptime").read().strip()
-    args.out.write_text(render(results, load_before, load_after))
+    write_report(args.out, render(results, load_before, load_after))
     (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print(f"wrote {args.out}")
     return 0
