@@ -87,24 +87,30 @@ def bgnbd_log_likelihood(params: BgNbdParams, frequency, recency, T) -> np.ndarr
 LOG_PARAM_BOUND = 15.0
 
 
-def distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """The distinct rows of the given equal-length columns and how many times each occurs.
+@dataclass(frozen=True)
+class DistinctRows:
+    """The distinct rows of some equal-length columns: ``columns`` (one array each), ``counts`` (how
+    many rows each distinct row stands for) and ``inverse`` (which distinct row each row is)."""
 
-    Both likelihoods depend on a customer only through these values, so summing the log-likelihood of
-    each distinct row times its count is exact, and the cost of a fit is bounded by the number of
-    distinct rows (day-granular x, t_x, T: a few thousand), not by the number of customers.
-    """
-    unique, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
-    return [unique[:, i] for i in range(unique.shape[1])], counts.astype("float64")
+    columns: list[np.ndarray]
+    counts: np.ndarray
+    inverse: np.ndarray
+
+
+def distinct_rows(*columns) -> DistinctRows:
+    """Both likelihoods, and the predictions, depend on a customer only through (x, t_x, T) or (x, m):
+    working on distinct rows (log-likelihoods weighted by their counts) is exact, and bounded by the
+    number of distinct day-granular histories (a few thousand), not by the number of customers."""
+    unique, inverse, counts = np.unique(np.column_stack([np.asarray(c, dtype="float64") for c in columns]),
+                                        axis=0, return_inverse=True, return_counts=True)
+    return DistinctRows([unique[:, i] for i in range(unique.shape[1])], counts.astype("float64"), inverse.ravel())
 
 
 def per_distinct_row(function, *columns) -> np.ndarray:
     """``function(*columns)`` evaluated once per distinct row of the columns and spread back to every
-    row: the predictions depend on a customer only through (x, t_x, T[, horizon]), and the
-    hypergeometric function in them is the slow part (37 monthly horizons for the CLV)."""
-    unique, inverse = np.unique(np.column_stack([np.asarray(c, dtype="float64") for c in columns]),
-                                axis=0, return_inverse=True)
-    return np.asarray(function(*(unique[:, i] for i in range(unique.shape[1]))))[inverse.ravel()]
+    row (the hypergeometric function of the predictions is the slow part: 37 horizons for the CLV)."""
+    rows = distinct_rows(*columns)
+    return np.asarray(function(*rows.columns))[rows.inverse]
 
 
 def _fit(negative_log_likelihood, n_params: int, start: np.ndarray) -> np.ndarray:
@@ -134,7 +140,8 @@ def fit_bgnbd(frequency, recency, T) -> BgNbdParams:
         raise ValueError("fit_bgnbd needs at least two customers and some repeat purchases")
     # Start from the mean purchase rate: r / alpha ~ repeat purchases per unit of time.
     start = np.array([1.0, max(float(t.mean()) / max(float(x.mean()), 1e-3), 1e-3), 1.0, 1.0])
-    (x, tx, t), weights = distinct_rows(x, tx, t)
+    rows = distinct_rows(x, tx, t)
+    (x, tx, t), weights = rows.columns, rows.counts
 
     def negative_log_likelihood(log_params: np.ndarray) -> float:
         value = -(weights * bgnbd_log_likelihood(BgNbdParams(*np.exp(log_params)), x, tx, t)).sum()
@@ -201,7 +208,8 @@ def fit_gamma_gamma(frequency, monetary_value) -> GammaGammaParams:
         raise ValueError("fit_gamma_gamma needs at least two customers with repeat purchases")
 
     start = np.array([1.0, 2.0, float(np.median(m))])
-    (x, m), weights = distinct_rows(x, m)
+    rows = distinct_rows(x, m)
+    (x, m), weights = rows.columns, rows.counts
 
     def negative_log_likelihood(log_params: np.ndarray) -> float:
         value = -(weights * gamma_gamma_log_likelihood(GammaGammaParams(*np.exp(log_params)), x, m)).sum()

@@ -198,8 +198,10 @@ def test_fits_on_distinct_rows_equal_fits_on_every_customer():
 
 
 def test_distinct_rows_counts_each_row_once():
-    (x, t), counts = distinct_rows(np.array([1.0, 2.0, 1.0, 1.0]), np.array([5.0, 5.0, 5.0, 6.0]))
+    rows = distinct_rows(np.array([1.0, 2.0, 1.0, 1.0]), np.array([5.0, 5.0, 5.0, 6.0]))
+    (x, t), counts = rows.columns, rows.counts
     assert list(zip(x, t, counts)) == [(1.0, 5.0, 2.0), (1.0, 6.0, 1.0), (2.0, 5.0, 1.0)]
+    assert list(rows.inverse) == [0, 2, 0, 1]
 
 
 def test_per_distinct_row_equals_evaluating_every_row():
