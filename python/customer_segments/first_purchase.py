@@ -48,7 +48,8 @@ ARTIFACT_FORMAT = 1
 FIT_THREADS = 1
 #: Default of var classifier_sample_size: classifiers are fitted (and permutation importance scored)
 #: on at most this many customers, drawn with a fixed seed, so their cost stays flat as data grows;
-#: every customer is still predicted. Above the real data's 4,334 customers, so it changes nothing there.
+#: the time split's models still predict every customer. Above the real data's 4,334 customers, so it
+#: changes nothing there.
 CLASSIFIER_SAMPLE_SIZE = 5000
 
 
@@ -157,9 +158,9 @@ def training_data(features: pd.DataFrame, segments: pd.DataFrame) -> TrainingDat
     return TrainingData(table, columns, prepare_features(table, columns), table["segment_id"].to_numpy(dtype=np.int64))
 
 
-def fitted_rows(candidates: np.ndarray, sample_size: int, random_state: int) -> np.ndarray:
-    """The rows (indices into the customer table) a classifier is fitted on: the boolean mask's rows,
-    or a fixed-seed sample of ``sample_size`` of them when there are more."""
+def sampled_rows(candidates: np.ndarray, sample_size: int, random_state: int) -> np.ndarray:
+    """Indices of the boolean mask's rows, or of a fixed-seed sample of ``sample_size`` of them when
+    there are more: the customers a classifier is fitted on, or scored on."""
     rows = np.flatnonzero(candidates)
     return rows[sample_indices(len(rows), sample_size, random_state)]
 
@@ -196,7 +197,7 @@ def predict_segments(
     ids = table["customer_id"].to_numpy(dtype=np.int64)
     classes = np.unique(y)
     split = time_split(table["first_purchase_at"], cutoff)
-    train_rows = fitted_rows(split == "train", sample_size, random_state)
+    train_rows = sampled_rows(split == "train", sample_size, random_state)
     # Cross-validation runs on one fixed-seed sample: its folds' models fit and predict only it.
     cv_rows = sample_indices(len(y), sample_size, random_state)
     x_cv, y_cv = x.iloc[cv_rows].reset_index(drop=True), y[cv_rows]
@@ -286,8 +287,8 @@ def feature_importance(
     data = training_data(features, segments)
     columns, x, y = data.columns, data.x, data.y
     split = time_split(data.table["first_purchase_at"], cutoff)
-    train_rows = fitted_rows(split == "train", sample_size, random_state)
-    test_rows = fitted_rows(split == "test", sample_size, random_state)
+    train_rows = sampled_rows(split == "train", sample_size, random_state)
+    test_rows = sampled_rows(split == "test", sample_size, random_state)
     rows = []
     for model_name in MODEL_NAMES[1:]:
         with threadpool_limits(limits=FIT_THREADS):
