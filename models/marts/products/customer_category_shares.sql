@@ -1,5 +1,5 @@
--- One row per customer and product category they bought: net spend in the category and its share of
--- the customer's net spend (what each customer buys).
+-- One row per customer and product category they bought: net spend in the category, its share of the
+-- customer's net spend (what each customer buys) and the customer's K-means segment.
 
 with
 
@@ -18,6 +18,14 @@ product_categories as (
 customers as (
 
     select customer_id from {{ ref('customer_rfm') }}
+
+),
+
+-- The segment makes the table filterable by segment; depending on customer_segments also lets dbt run
+-- the segmentation (on the build's critical path) before this 13 s aggregate at 100x.
+customer_segments as (
+
+    select * from {{ ref('customer_segments') }}
 
 ),
 
@@ -59,17 +67,20 @@ category_spend as (
 )
 
 select
-    customer_id,
-    category_id,
-    category_name,
-    gross_spend,
-    net_spend,
-    coalesce(units_purchased, 0)::bigint as units_purchased,
-    products_purchased,
+    category_spend.customer_id,
+    customer_segments.segment_id,
+    category_spend.category_id,
+    category_spend.category_name,
+    category_spend.gross_spend,
+    category_spend.net_spend,
+    coalesce(category_spend.units_purchased, 0)::bigint as units_purchased,
+    category_spend.products_purchased,
     -- Shares only make sense against a positive total; customers who netted to zero or less get NULL.
     case
-        when sum(net_spend) over (partition by customer_id) > 0
-            then net_spend / sum(net_spend) over (partition by customer_id)
+        when sum(category_spend.net_spend) over (partition by category_spend.customer_id) > 0
+            then category_spend.net_spend / sum(category_spend.net_spend) over (partition by category_spend.customer_id)
     end as share_of_net_spend
 
 from category_spend
+left join customer_segments
+    on category_spend.customer_id = customer_segments.customer_id

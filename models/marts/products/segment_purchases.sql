@@ -9,7 +9,9 @@
 
 with
 
-netted_lines as (
+-- The lines are read twice (segment_lines below): not materialized, so DuckDB scans the table twice
+-- instead of copying its lines first (at 100x: 3.6 s and 2.4 GB of buffers against 1.4 s and 0.4 GB).
+netted_lines as not materialized (
 
     select * from {{ ref('int_invoice_lines_netted') }}
 
@@ -89,7 +91,7 @@ category_items as (
 
 ),
 
-segment_lines as (
+segment_lines as not materialized (
 
     select
         customer_segments.segment_id,
