@@ -35,33 +35,45 @@ product_categories as (
 
 ),
 
--- Every customer line of a categorised code is in exactly one customer_category_shares row.
+-- Every customer line of a categorised code is in exactly one customer_category_shares row, which
+-- carries the customer's segment (NULL for customers without one).
 segment_customer_categories as (
 
     select
-        customer_segments.segment_id,
-        customer_segments.segment_name,
-        customer_category_shares.customer_id,
-        customer_category_shares.category_id,
-        customer_category_shares.category_name,
-        customer_category_shares.net_spend
+        segment_id,
+        customer_id,
+        category_id,
+        category_name,
+        net_spend
 
     from customer_category_shares
-    inner join customer_segments
-        on customer_category_shares.customer_id = customer_segments.customer_id
+    where segment_id is not null
+
+),
+
+segment_names as (
+
+    select
+        segment_id,
+        any_value(segment_name) as segment_name
+
+    from customer_segments
+    group by segment_id
 
 ),
 
 segment_totals as (
 
     select
-        segment_id,
-        any_value(segment_name) as segment_name,
-        sum(net_spend) as segment_net_spend,
-        count(distinct customer_id) as segment_customers
+        segment_customer_categories.segment_id,
+        any_value(segment_names.segment_name) as segment_name,
+        sum(segment_customer_categories.net_spend) as segment_net_spend,
+        count(distinct segment_customer_categories.customer_id) as segment_customers
 
     from segment_customer_categories
-    group by segment_id
+    inner join segment_names
+        on segment_customer_categories.segment_id = segment_names.segment_id
+    group by segment_customer_categories.segment_id
 
 ),
 
