@@ -4,7 +4,8 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-DUCKDB1_VERSION := 1.5.6
+# The oldest DuckDB that reads the file's storage format (v1.3.0, profiles.yml); the tests open the file with it.
+DUCKDB1_VERSION := 1.3.2
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
@@ -14,12 +15,12 @@ demo: setup data publish report exports
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements.lock Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
 	# A DuckDB 1.x reader, kept apart, to prove BI tools' older drivers can open the file.
-	$(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/duckdb1 duckdb==$(DUCKDB1_VERSION)
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/duckdb1 duckdb==$(DUCKDB1_VERSION)
 	touch $@
 
 data: setup
