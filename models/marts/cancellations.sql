@@ -4,9 +4,9 @@
 
 with
 
-netted_lines as (
+cancellation_lines as (
 
-    select * from {{ ref('int_invoice_lines_netted') }}
+    select * from {{ ref('int_cancellation_lines_matched') }}
 
 ),
 
@@ -34,8 +34,7 @@ cancellations as (
         cancelled_value as matched_value,
         unmatched_value
 
-    from netted_lines
-    where line_type = 'cancellation'
+    from cancellation_lines
 
 )
 

@@ -1,8 +1,9 @@
 """Property tests of the real netting SQL, and proof that a quote in a var cannot change a query.
 
 `dbt compile` runs once per session; each hypothesis example then executes the compiled SQL of
-int_invoice_lines_netted (the model's own SQL, on real DuckDB) against an in-memory table holding the
-example's lines, and compares it with a sequential reference (one event at a time).
+int_cancellation_lines_matched and int_invoice_lines_netted (the models' own SQL, on real DuckDB)
+against an in-memory table holding the example's lines, and compares it with a sequential reference
+(one event at a time).
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ STG_COLUMNS = ("line_id bigint, invoice_no varchar, customer_id bigint, stock_co
 
 @pytest.fixture(scope="session")
 def compiled_sql(tmp_path_factory) -> dict[str, str]:
-    """The compiled SQL of the staging and netting models (vars with a quote in the marker)."""
+    """The compiled SQL of the staging, matching and netting models (vars with a quote in the marker)."""
     work_dir = tmp_path_factory.mktemp("compile")
     result = run_dbt(
-        ["compile", "--select", "stg_retail__invoice_lines", "int_invoice_lines_netted"],
+        ["compile", "--select", "stg_retail__invoice_lines", "int_cancellation_lines_matched", "int_invoice_lines_netted"],
         work_dir / f"{CATALOG}.duckdb",
         work_dir,
         {"transactions_path": "unused.parquet", "cancellation_marker": QUOTED_MARKER},
@@ -42,6 +43,7 @@ def compiled_sql(tmp_path_factory) -> dict[str, str]:
     compiled = work_dir / "target" / "compiled" / "customer_segments" / "models"
     return {
         "staging": (compiled / "staging" / "stg_retail__invoice_lines.sql").read_text(),
+        "matching": (compiled / "intermediate" / "int_cancellation_lines_matched.sql").read_text(),
         "netting": (compiled / "intermediate" / "int_invoice_lines_netted.sql").read_text(),
     }
 
@@ -84,7 +86,7 @@ def as_rows(example: list[tuple]) -> list[tuple]:
 _CON: list[duckdb.DuckDBPyConnection] = []
 
 
-def run_netting(netting_sql: str, rows: list[tuple]) -> dict[int, tuple]:
+def run_netting(compiled: dict[str, str], rows: list[tuple]) -> dict[int, tuple]:
     if not _CON:
         _CON.append(connect())
     con = _CON[0]
@@ -93,8 +95,9 @@ def run_netting(netting_sql: str, rows: list[tuple]) -> dict[int, tuple]:
     casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in (c.split(maxsplit=1) for c in STG_COLUMNS.split(", ")))
     con.execute(f"create or replace table {CATALOG}.main.stg_retail__invoice_lines as select {casts} from example_lines")
     con.unregister("example_lines")
+    con.execute(f"create or replace table {CATALOG}.main.int_cancellation_lines_matched as {compiled['matching']}")
     result = con.execute(
-        f"select line_id, matched_quantity, unmatched_quantity, gross_value, cancelled_value, net_value from ({netting_sql})"
+        f"select line_id, matched_quantity, unmatched_quantity, gross_value, cancelled_value, net_value from ({compiled['netting']})"
     ).fetchall()
     return {row[0]: row[1:] for row in result}
 
@@ -103,7 +106,7 @@ def run_netting(netting_sql: str, rows: list[tuple]) -> dict[int, tuple]:
 @given(example=events, data=st.data())
 def test_netting_properties_hold_for_random_sequences(compiled_sql, example, data):
     rows = as_rows(example)
-    netted = run_netting(compiled_sql["netting"], rows)
+    netted = run_netting(compiled_sql, rows)
     expected = sequential_matches((r[0], r[2], r[3], r[6], r[7], r[9] == "cancellation") for r in rows)
     by_id = {row[0]: row for row in rows}
     assert set(netted) == set(by_id)
@@ -126,7 +129,7 @@ def test_netting_properties_hold_for_random_sequences(compiled_sql, example, dat
             assert matched_so_far[key] <= purchased[key]
     # Row order of the input does not change any result.
     shuffled = data.draw(st.permutations(rows))
-    assert run_netting(compiled_sql["netting"], shuffled) == netted
+    assert run_netting(compiled_sql, shuffled) == netted
 
 
 # ---------------------------------------------------------------- vars never pasted raw

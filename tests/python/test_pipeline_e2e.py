@@ -159,16 +159,18 @@ def test_custom_generic_tests_fail_when_their_rule_breaks(copy_of_build, tmp_pat
 
 
 def test_a_join_that_fans_out_netted_lines_fails_the_row_count_test(copy_of_build, tmp_path):
-    # int_invoice_lines_netted's key is checked by counting rows against the staged lines.
+    # int_invoice_lines_netted's key is checked by counting rows against the staged lines: a cancellation
+    # matched twice shows up there (and in the matching table's own count).
     import duckdb
 
     with duckdb.connect(str(copy_of_build.db_path)) as con:
-        con.execute("insert into int_invoice_lines_netted select * from int_invoice_lines_netted "
-                    "where line_id = (select min(line_id) from int_invoice_lines_netted)")
+        con.execute("insert into int_cancellation_lines_matched select * from int_cancellation_lines_matched "
+                    "where line_id = (select min(line_id) from int_cancellation_lines_matched)")
     result = run_dbt(["test", "--select", "test_name:row_count_matches"], copy_of_build.db_path, tmp_path,
                      {"transactions_path": str(copy_of_build.data_path)})
     assert result.returncode != 0
     assert "FAIL 1 row_count_matches_int_invoice_lines_netted" in result.stdout
+    assert "FAIL 1 row_count_matches_int_cancellation_lines_matched" in result.stdout
 
 
 def test_missing_column_fails_the_build_naming_file_and_column(tmp_path, generated_data):

@@ -83,33 +83,32 @@ def test_first_purchase_features_do_not_see_later_invoices(copy_of_build, tmp_pa
     customers = before["customer_id"].head(201).tolist()
     later, control = ", ".join(map(str, customers[:200])), customers[200]
     with duckdb.connect(str(copy_of_build.db_path)) as con:
+        # int_invoice_lines_netted is a view: purchases are staged lines, cancellations matched lines.
         # A later purchase, a day after the customer's last line...
         con.execute(f"""
-            insert into int_invoice_lines_netted by name
+            insert into stg_retail__invoice_lines by name
             select * replace (line_id + 10000000 as line_id, 'L' || invoice_no as invoice_no, 'Atlantis' as country,
                               invoiced_at + interval 1 day as invoiced_at, quantity * 7 as quantity,
-                              unit_price * 3 as unit_price, gross_value * 21 as gross_value,
-                              gross_value * 21 as net_value)
-            from int_invoice_lines_netted
-            where customer_id in ({later}) and line_type = 'purchase'
+                              unit_price * 3 as unit_price, line_value * 21 as line_value)
+            from stg_retail__invoice_lines
+            where customer_id in ({later}) and line_status = 'purchase'
             qualify invoiced_at = max(invoiced_at) over (partition by customer_id)""")
         # ... and a cancellation of the first basket's lines an hour after it was placed.
         con.execute(f"""
-            insert into int_invoice_lines_netted by name
-            select n.* replace (n.line_id + 20000000 as line_id, 'C' || n.invoice_no as invoice_no,
-                                'cancellation' as line_type, n.invoiced_at + interval 1 hour as invoiced_at,
-                                -n.quantity as quantity, n.quantity as requested_quantity,
-                                n.quantity as matched_quantity, 0 as gross_value, n.gross_value as cancelled_value,
-                                -n.gross_value as net_value)
+            insert into int_cancellation_lines_matched by name
+            select n.line_id + 20000000 as line_id, 'C' || n.invoice_no as invoice_no, n.customer_id, n.stock_code,
+                   n.description, n.country, n.invoiced_at + interval 1 hour as invoiced_at, n.unit_price,
+                   -n.quantity as quantity, n.quantity as requested_quantity, n.quantity as matched_quantity,
+                   0 as unmatched_quantity, n.gross_value as cancelled_value, 0 as unmatched_value
             from int_invoice_lines_netted as n
             inner join first_purchase_features as f
                 on n.customer_id = f.customer_id and n.invoice_no = f.first_invoice_no
             where n.customer_id in ({later})""")
         con.execute(f"""
-            insert into int_invoice_lines_netted by name
+            insert into stg_retail__invoice_lines by name
             select * replace (line_id + 30000000 as line_id)
-            from int_invoice_lines_netted
-            where customer_id = {control} and line_type = 'purchase'
+            from stg_retail__invoice_lines
+            where customer_id = {control} and line_status = 'purchase'
               and invoice_no = (select first_invoice_no from first_purchase_features where customer_id = {control})
             limit 1""")
     result = run_dbt(["run", "--select", "first_purchase_features"], copy_of_build.db_path, tmp_path,
