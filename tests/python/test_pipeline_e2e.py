@@ -145,7 +145,10 @@ def test_custom_generic_tests_fail_when_their_rule_breaks(copy_of_build, tmp_pat
         con.execute("delete from line_accounting where outcome = 'duplicate_copy'")
         con.execute("delete from customer_segments where customer_id = (select max(customer_id) from customer_segments)")
         con.execute("update cancellations set matched_value = matched_value + 1 where line_id = (select min(line_id) from cancellations)")
-    result = run_dbt(["test", "--select", "customer_rfm", "line_accounting", "customer_segments", "cancellations"],
+        con.execute("update stg_retail__invoice_lines set line_id = (select min(line_id) from stg_retail__invoice_lines) "
+                    "where line_id = (select max(line_id) from stg_retail__invoice_lines)")
+    result = run_dbt(["test", "--select", "customer_rfm", "line_accounting", "customer_segments", "cancellations",
+                      "stg_retail__invoice_lines"],
                      copy_of_build.db_path, tmp_path, {"transactions_path": str(copy_of_build.data_path)})
     output = result.stdout
     assert result.returncode != 0
@@ -154,6 +157,7 @@ def test_custom_generic_tests_fail_when_their_rule_breaks(copy_of_build, tmp_pat
         "FAIL 1 sums_to_row_count_line_accounting_input_lines",  # line accounting adds up
         "FAIL 1 covers_all_of_customer_segments_customer_id",  # one segment per eligible customer
         "FAIL 1 expression_is_true_cancellations",  # matched + unmatched = requested
+        "FAIL 1 unique_line_number_stg_retail__invoice_lines_line_id",  # a line number repeats
     ):
         assert failing in output, failing
 
