@@ -9,7 +9,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     # Only customer-level rows cross into Python.
     features = dbt.ref("first_purchase_features").df()
-    segments = dbt.ref("customer_segments").df()[["customer_id", "segment_id"]]
+    segments = dbt.ref("customer_segments").project("customer_id, segment_id").df()
     return predict_segments(
         features,
         segments,

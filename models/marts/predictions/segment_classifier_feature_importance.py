@@ -8,7 +8,7 @@ from customer_segments.settings import int_setting
 def model(dbt, session):
     dbt.config(materialized="table")
     features = dbt.ref("first_purchase_features").df()
-    segments = dbt.ref("customer_segments").df()[["customer_id", "segment_id"]]
+    segments = dbt.ref("customer_segments").project("customer_id, segment_id").df()
     return feature_importance(
         features,
         segments,

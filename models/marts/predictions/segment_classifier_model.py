@@ -8,7 +8,7 @@ from customer_segments.settings import int_setting
 def model(dbt, session):
     dbt.config(materialized="table")
     features = dbt.ref("first_purchase_features").df()
-    segments = dbt.ref("customer_segments").df()[["customer_id", "segment_id", "segment_name"]]
+    segments = dbt.ref("customer_segments").project("customer_id, segment_id, segment_name").df()
     evaluation = dbt.ref("segment_classifier_evaluation").df()
     return train_final_model(
         features,
