@@ -127,13 +127,18 @@ def test_balanced_accuracy_equals_scikit_learns():
         assert balanced_accuracy(y, p) == pytest.approx(balanced_accuracy_score(y, p))
 
 
-def test_classifiers_fit_on_a_fixed_sample_and_still_predict_every_customer():
+def test_classifiers_fit_and_are_evaluated_on_fixed_samples():
     features, segments = customers(n=600)
     sampled = predict_segments(features, segments, cutoff="2011-08-01", sample_size=150)
-    # The time split predicts every customer; cross-validation the 150 of its sample, each once.
+    # The time split predicts the 150 train customers it fitted on and 150 test customers; cross-
+    # validation the 150 of its sample, each once.
+    per_split = sampled.loc[sampled["evaluation"] == "time_split"].groupby(["model_name", "split"])["customer_id"]
+    assert (per_split.agg(["size", "nunique"]) == 150).all().all()
     per_evaluation = sampled.groupby(["model_name", "evaluation"])["customer_id"].agg(["size", "nunique"])
-    assert (per_evaluation.xs("time_split", level="evaluation")["nunique"] == len(features)).all()
     assert (per_evaluation.xs("cross_validation", level="evaluation")[["size", "nunique"]] == 150).all().all()
+    # Every model is evaluated on the same customers.
+    time_split_ids = sampled.loc[sampled["evaluation"] == "time_split"].groupby("model_name")["customer_id"].apply(list)
+    assert all(ids == time_split_ids.iloc[0] for ids in time_split_ids)
     again = predict_segments(features.sample(frac=1, random_state=5), segments, cutoff="2011-08-01", sample_size=150)
     pd.testing.assert_frame_equal(sampled, again)
     full = predict_segments(features, segments, cutoff="2011-08-01", sample_size=600)

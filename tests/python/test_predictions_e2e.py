@@ -133,6 +133,19 @@ def test_time_split_is_by_first_purchase_and_disjoint(generated_build):
     assert set(splits["split"]) == {"train", "test"}
 
 
+def test_below_the_sample_size_every_customer_is_in_both_evaluations(generated_build):
+    segmented = generated_build.scalar("select count(*) from customer_segments")
+    assert segmented < 5000  # classifier_sample_size: no sampling on the embedded data
+    counts = frame(generated_build, """
+        select p.model_name, p.evaluation, count(*) as n, count(distinct p.customer_id) as customers,
+               count(s.customer_id) as segmented
+        from first_purchase_segment_predictions as p
+        left join customer_segments as s on p.customer_id = s.customer_id
+        group by all""")
+    assert len(counts) == 6
+    assert (counts[["n", "customers", "segmented"]] == segmented).all().all()
+
+
 def test_probabilities_sum_to_one(generated_build):
     predictions = frame(generated_build, "select * from first_purchase_segment_predictions")
     probabilities = predictions.filter(like="probability_segment_")
