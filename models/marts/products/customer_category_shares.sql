@@ -77,7 +77,7 @@ select
 
 from category_spend
 -- Customers of customer_rfm only (someone whose every line is a cancellation has no spend to share),
--- joined here on 5 M category rows rather than on the 26 M product rows above.
+-- joined on the 5 M category rows at 100x rather than on the 40 M lines.
 inner join customers
     on category_spend.customer_id = customers.customer_id
 inner join customer_totals
