@@ -102,7 +102,8 @@ def test_column_map_var_as_json_text_maps_user_names(tmp_path):
     pd.DataFrame({"ref": ["1"], "item": ["A"], "n": [3], "when": [pd.Timestamp("2011-01-01")],
                   "cost": [2.0], "buyer": [5]}).to_parquet(path)
     mapping = '{"invoice_no": "ref", "stock_code": "item", "quantity": "n", "invoiced_at": "when", "unit_price": "cost", "customer_id": "buyer"}'
-    loaded = read(path, column_map=mapping)
+    with pytest.warns(UserWarning, match=r"optional columns \['description', 'country'\] absent"):
+        loaded = read(path, column_map=mapping)
     assert loaded[["invoice_no", "stock_code", "quantity", "customer_id"]].iloc[0].tolist() == ["1", "A", 3, 5]
 
 
@@ -111,7 +112,8 @@ def test_excel_export_with_uci_text_dates(tmp_path):
     pd.DataFrame({"Invoice": ["536365", "C536366"], "StockCode": ["85123A", "85123A"], "Quantity": [6, -2],
                   "InvoiceDate": ["12/1/2010 8:26", "12/1/2010 9:01"], "Price": ["£2.55", "2.55"],
                   "Customer ID": [17850, 17850]}).to_excel(path, index=False)
-    loaded = read(path)
+    with pytest.warns(UserWarning, match=r"export\.xlsx: optional columns \['description', 'country'\] absent"):
+        loaded = read(path)
     assert loaded["invoiced_at"].tolist() == [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2010-12-01 09:01")]
     assert loaded["source_line_number"].tolist() == [2, 3]
     assert [float(p) for p in loaded["unit_price"]] == [2.55, 2.55]
@@ -131,7 +133,8 @@ def test_wrong_column_type_names_file_column_and_type(tmp_path):
     path = tmp_path / "typed.parquet"
     pd.DataFrame({"InvoiceNo": ["1"], "Quantity": [2], "InvoiceDate": [True], "UnitPrice": [1.0],
                   "CustomerID": [5]}).to_parquet(path)
-    with pytest.raises(InputError, match=r"typed\.parquet: column 'InvoiceDate' \(invoiced_at\) has type BOOLEAN"):
+    with pytest.raises(InputError, match=r"typed\.parquet: column 'InvoiceDate' \(invoiced_at\) has type BOOLEAN"), \
+            pytest.warns(UserWarning, match="optional columns"):
         read(path)
 
 
@@ -139,7 +142,8 @@ def test_fractional_quantity_is_a_parse_error_not_a_silent_rounding(tmp_path):
     path = tmp_path / "fractions.parquet"
     pd.DataFrame({"InvoiceNo": ["1", "2"], "Quantity": [2.0, 2.5], "InvoiceDate": [pd.Timestamp("2011-01-01")] * 2,
                   "UnitPrice": [1.0, 1.0], "CustomerID": [5.0, 5.0]}).to_parquet(path)
-    loaded = read(path)
+    with pytest.warns(UserWarning, match="optional columns"):
+        loaded = read(path)
     assert loaded["quantity"].iloc[0] == 2 and pd.isna(loaded["quantity"].iloc[1])
     assert "Quantity '2.5' is not a whole number" in loaded["parse_error"].iloc[1]
 
