@@ -15,7 +15,7 @@
 
 with
 
--- Read three times below: not materialized, or DuckDB would first copy (and at scale spill) every line.
+-- Read twice below: not materialized, or DuckDB would first copy (and at scale spill) every line.
 lines as not materialized (
 
     select

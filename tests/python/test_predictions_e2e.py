@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_recall_fscore_support
 
 from conftest import ROOT, run_dbt
-from customer_segments.first_purchase import prepare_features
+from customer_segments.first_purchase import CLASSIFIER_SAMPLE_SIZE, prepare_features
 from customer_segments.scoring import basket_features, load_artifact, main
 
 pytestmark = pytest.mark.dbt
@@ -135,7 +135,7 @@ def test_time_split_is_by_first_purchase_and_disjoint(generated_build):
 
 def test_below_the_sample_size_every_customer_is_in_both_evaluations(generated_build):
     segmented = generated_build.scalar("select count(*) from customer_segments")
-    assert segmented < 5000  # classifier_sample_size: no sampling on the embedded data
+    assert segmented < CLASSIFIER_SAMPLE_SIZE  # the var's default: no sampling on the embedded data
     counts = frame(generated_build, """
         select p.model_name, p.evaluation, count(*) as n, count(distinct p.customer_id) as customers,
                count(s.customer_id) as segmented
