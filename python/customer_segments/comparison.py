@@ -35,7 +35,6 @@ from customer_segments.features import FEATURE_SETS, RFM_FEATURES, TRANSFORMS, F
 from customer_segments.relabel import centroids_of
 from customer_segments.selection import (MIN_CLUSTER_SHARE, SELECTION_SAMPLE_SIZE, cluster_metrics, cluster_sizes_text,
                                          knee_index, sample_indices, selection_sample)
-from customer_segments.runtime import single_threaded
 from customer_segments.stability import STABLE_ARI, bootstrap_stability
 
 
@@ -218,7 +217,6 @@ def planted_labels(eligible: pd.DataFrame, planted_groups: pd.DataFrame | None) 
     return joined["planted_group"].astype("str").fillna("unknown").to_numpy()
 
 
-@single_threaded
 def build_algorithm_comparison(customers: pd.DataFrame, settings: ComparisonSettings,
                                planted_groups: pd.DataFrame | None = None) -> pd.DataFrame:
     """The segment_algorithm_comparison table on the production features of customers with monetary > 0
@@ -229,7 +227,6 @@ def build_algorithm_comparison(customers: pd.DataFrame, settings: ComparisonSett
     return table.assign(k=settings.k, is_production=table["algorithm"] == "kmeans", customers=len(eligible))
 
 
-@single_threaded
 def build_feature_set_comparison(customers: pd.DataFrame, settings: ComparisonSettings,
                                  planted_groups: pd.DataFrame | None = None) -> pd.DataFrame:
     """The segment_feature_set_comparison table on customers with monetary > 0 (a fixed-seed sample of
