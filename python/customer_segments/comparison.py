@@ -19,7 +19,6 @@ Density methods choose their own number of clusters and mark noise (label -1).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -141,14 +140,11 @@ def compare_algorithms(X: np.ndarray, settings: ComparisonSettings, planted: np.
     """One row per algorithm on the same matrix X (n_customers, n_features) and the same k.
 
     ``planted`` (optional, one label per row) adds the adjusted Rand index against known groups.
-    fit_seconds is wall time: the one column that differs between identical builds.
     """
     rows = []
     for name, labeler in ALGORITHMS.items():
-        started = time.perf_counter()
         labels, params = labeler(X, settings.k, settings.random_state, settings)
-        seconds = time.perf_counter() - started
-        rows.append({"algorithm": name, "parameters": params, "fit_seconds": seconds,
+        rows.append({"algorithm": name, "parameters": params,
                      **score_labels(X, labels, settings, planted), **stability_of(labeler, X, settings)})
     return pd.DataFrame(rows)
 
