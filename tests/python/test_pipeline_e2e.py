@@ -13,7 +13,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from conftest import ROOT, dbt_build, run_dbt
-from netting_reference import sequential_matches
+from netting_reference import Event, sequential_matches
 
 pytestmark = pytest.mark.dbt
 
@@ -30,13 +30,13 @@ PREDICTION_MARTS = ("product_categories", "customer_category_shares", "segment_p
 MIN_ADJUSTED_RAND_INDEX = 0.6
 
 
-def reference_netting(lines: pd.DataFrame) -> dict[int, Decimal]:
-    """Matched value per cancellation line, by the issue's rule, one event at a time (the slow way)."""
-    events = zip(lines["line_id"], lines["customer_id"], lines["stock_code"], lines["invoiced_at"],
-                 lines["quantity"].astype(int), lines["line_status"] == "cancellation")
-    prices = dict(zip(lines["line_id"], lines["unit_price"]))
-    return {line_id: Decimal(matched) * Decimal(str(prices[line_id]))
-            for line_id, matched in sequential_matches(events).items()}
+def reference_netting(lines: list[tuple]) -> dict[int, Decimal]:
+    """Matched value per cancellation line, by the netting rule, one event at a time (the slow way)."""
+    events = [Event(line_id, customer, code, at, int(quantity), status == "cancellation", invoice, price,
+                    description, country)
+              for line_id, invoice, customer, code, description, country, at, quantity, price, status in lines]
+    prices = {event.line_id: event.unit_price for event in events}
+    return {line_id: Decimal(matched) * prices[line_id] for line_id, matched in sequential_matches(events).items()}
 
 
 def test_build_passes_every_model_and_test(generated_build):
@@ -61,12 +61,9 @@ def test_every_input_line_is_accounted_for(generated_build):
 
 
 def test_netting_matches_a_sequential_reference(generated_build):
-    lines = pd.DataFrame(
-        generated_build.query(
-            "select line_id, customer_id, stock_code, invoiced_at, quantity, unit_price, line_status "
-            "from stg_retail__invoice_lines where line_status in ('purchase', 'cancellation')"
-        ),
-        columns=["line_id", "customer_id", "stock_code", "invoiced_at", "quantity", "unit_price", "line_status"],
+    lines = generated_build.query(
+        "select line_id, invoice_no, customer_id, stock_code, description, country, invoiced_at, quantity, "
+        "unit_price, line_status from stg_retail__invoice_lines where line_status in ('purchase', 'cancellation')"
     )
     expected = reference_netting(lines)
     actual = dict(generated_build.query("select line_id, matched_value from cancellations"))
