@@ -19,9 +19,10 @@ before our modules import numpy, scipy or scikit-learn:
   probabilities moved by up to 5e-9 between builds).
 
 The variables are set, not defaulted: a thread count inherited from the shell would change the numbers.
-Libraries loaded after this read the variables (OpenMP's is then the default of every thread); those
-already loaded (numpy's OpenBLAS, imported by dbt before any model) are limited by threadpoolctl, whose
-BLAS limit is process-wide.
+Libraries loaded after this read them (OpenMP's then becomes the default of every thread, dbt's worker
+threads included); pools a caller loaded before importing the package (numpy's OpenBLAS, say) are
+limited once by threadpoolctl, whose BLAS limit is process-wide. test_determinism.py checks both kinds
+of pool inside two dbt Python models running on two threads.
 """
 
 import os
