@@ -18,11 +18,6 @@ from netting_reference import Event, sequential_matches
 pytestmark = pytest.mark.dbt
 
 MARTS = ("customer_rfm", "customer_segments", "segment_profiles", "cancellations", "line_accounting")
-#: Product, prediction and forecast marts (docs/predictions.md): a rebuild must reproduce them too.
-PREDICTION_MARTS = ("product_categories", "customer_category_shares", "segment_purchases", "segment_by_country",
-                    "first_purchase_features", "first_purchase_segment_predictions", "segment_classifier_evaluation",
-                    "segment_classifier_feature_importance", "segment_classifier_model", "customer_purchase_forecast",
-                    "customer_forecast_holdout", "forecast_holdout_evaluation", "segment_classifier_confusion")
 #: The planted groups overlap on purpose (real segments do); plain K-means on the same log-RFM
 #: features recovers them with an ARI around 0.75-0.85 depending on the seed of the data, while a
 #: random assignment scores ~0 and a wrongly scaled or un-logged fit scores below 0.4. 0.6 sits
@@ -102,21 +97,6 @@ def test_segment_ids_follow_descending_mean_monetary(generated_build):
     assert means == sorted(means, reverse=True)
     assert generated_build.scalar("select count(*) from segment_profiles") == generated_build.scalar(
         "select k from segment_k_selection where is_chosen")
-
-
-def test_rebuild_is_identical(generated_build, tmp_path):
-    again = dbt_build(tmp_path, generated_build.data_path)
-    assert again.returncode == 0, again.output[-3000:]
-    for mart in MARTS + PREDICTION_MARTS:
-        order = "1, 2, 3" if mart in MARTS else "all"
-        first = generated_build.query(f"select * from {mart} order by {order}")
-        second = again.query(f"select * from {mart} order by {order}")
-        assert first == second, mart
-    # fit_seconds is wall time, the one column allowed to differ.
-    for mart in ("segment_k_selection", "segment_feature_set_comparison", "segment_feature_importance",
-                 "segment_algorithm_comparison"):
-        select = f"select * exclude (fit_seconds) from {mart}" if mart == "segment_algorithm_comparison" else f"select * from {mart}"
-        assert generated_build.query(f"{select} order by 1, 2") == again.query(f"{select} order by 1, 2"), mart
 
 
 def test_database_opens_with_a_duckdb_1x_reader(generated_build):
