@@ -131,8 +131,8 @@ def test_every_table_and_view_is_the_same_in_both_row_orders(two_row_orders):
     names = relations(first.db_path)
     assert names == relations(second.db_path)
     assert len(names) > 30  # every model and seed of the project, not a handful
-    differing = {name: rows for name in names if (rows := differing_rows(first.db_path, second.db_path, name)) != (0, 0)}
-    assert differing == {}
+    rows = {name: differing_rows(first.db_path, second.db_path, name) for name in names}
+    assert {name: counts for name, counts in rows.items() if counts != (0, 0)} == {}
 
 
 # ---------------------------------------------------------------- thread pools inside dbt's threads
