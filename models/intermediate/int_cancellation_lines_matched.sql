@@ -5,6 +5,8 @@
 -- customer's purchases of that code made at or before t that earlier cancellations have not already
 -- cancelled, up to the quantity available. The rest refunds a purchase from before the data window:
 -- it is unmatched and does not reduce spend. Cancelled value = matched quantity x the cancellation's price.
+-- Within a minute purchases come before cancellations, and lines of one kind follow their content (see
+-- timeline), so the result does not depend on the order of the file's rows.
 --
 -- With P_i the quantity purchased up to cancellation i and Q_i the quantity requested by cancellations
 -- up to and including i, the cumulative matched quantity is M_i = min(M_(i-1) + q_i, P_i), which unrolls
@@ -49,11 +51,17 @@ cancelled_codes as (
 ),
 
 -- Purchases and cancellations of one customer and code on one timeline. At the same minute purchases
--- come first: a cancellation may cancel a purchase made in the same minute.
+-- come first: a cancellation may cancel a purchase made in the same minute. Lines of the same minute
+-- and kind are ordered by their content (invoice number, issued in sequence, then quantity, price and
+-- text), never by their position in the file, so a file with its rows in another order nets the same.
+-- Only lines equal in all of these are left to the line id: they are interchangeable, and whichever
+-- comes first their outputs are the same but for the line id. event_order numbers this order once; the
+-- windows below reuse it, so all three see one order.
 timeline as (
 
     select
         lines.*,
+        row_number() over events as event_order,
         sum(case when line_status = 'purchase' then quantity else 0 end) over events as purchased_to_date,
         sum(case when line_status = 'cancellation' then -quantity else 0 end) over events as requested_to_date
 
@@ -63,7 +71,15 @@ timeline as (
         and lines.stock_code = cancelled_codes.stock_code
     window events as (
         partition by customer_id, stock_code
-        order by invoiced_at, case when line_status = 'purchase' then 0 else 1 end, line_id
+        order by
+            invoiced_at,
+            case when line_status = 'purchase' then 0 else 1 end,
+            invoice_no,
+            quantity,
+            unit_price,
+            description nulls last,
+            country nulls last,
+            line_id
         rows between unbounded preceding and current row
     )
 
@@ -80,7 +96,7 @@ cancellations_cumulative as (
     where line_status = 'cancellation'
     window cancellation_order as (
         partition by customer_id, stock_code
-        order by invoiced_at, line_id
+        order by event_order
         rows between unbounded preceding and current row
     )
 
@@ -106,7 +122,7 @@ cancellations_matched as (
         -quantity as requested_quantity,
         cast(
             matched_to_date - coalesce(
-                lag(matched_to_date) over (partition by customer_id, stock_code order by invoiced_at, line_id),
+                lag(matched_to_date) over (partition by customer_id, stock_code order by event_order),
                 0
             ) as bigint
         ) as matched_quantity

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import NMF
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
-from threadpoolctl import threadpool_limits
 
 #: Name of the category of codes whose descriptions hold no usable word.
 UNCATEGORISED = "Uncategorised"
@@ -71,9 +70,7 @@ def fit_categories(
     vectorizer = TfidfVectorizer(token_pattern=r"[a-z]{3,}", min_df=2, sublinear_tf=True)
     tfidf = vectorizer.fit_transform([documents[i] for i in np.flatnonzero(non_empty)])
     nmf = NMF(n_components=n_categories, init="nndsvd", random_state=random_state, max_iter=500)
-    # One BLAS thread: the same numbers on every machine, and no thread fight on shared cores.
-    with threadpool_limits(limits=1):
-        weights = nmf.fit_transform(tfidf)
+    weights = nmf.fit_transform(tfidf)
     vocabulary = vectorizer.get_feature_names_out()
     top_words = [[str(vocabulary[i]) for i in np.argsort(-component, kind="stable")[:n_top_words]]
                  for component in nmf.components_]

@@ -13,7 +13,6 @@ from sklearn.cluster import KMeans
 
 from customer_segments.features import RFM_FEATURES, FeatureTransform, eligible_customers
 from customer_segments.relabel import MAX_CENTROID_SHIFT, centroids_of, match_previous_ids, order_by_mean
-from customer_segments.runtime import single_threaded
 
 #: id_source values: how a segment got its id.
 FIRST_BUILD = "first build: ordered by mean monetary"
@@ -54,7 +53,6 @@ def validate_n_segments(n_segments: object, n_customers: int) -> int:
     return int(n_segments)
 
 
-@single_threaded
 def fit_kmeans_segments(
     customers: pd.DataFrame,
     n_segments: int,

@@ -19,7 +19,6 @@ Density methods choose their own number of clusters and mark noise (label -1).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -35,7 +34,6 @@ from customer_segments.features import FEATURE_SETS, RFM_FEATURES, TRANSFORMS, F
 from customer_segments.relabel import centroids_of
 from customer_segments.selection import (MIN_CLUSTER_SHARE, SELECTION_SAMPLE_SIZE, cluster_metrics, cluster_sizes_text,
                                          knee_index, sample_indices, selection_sample)
-from customer_segments.runtime import single_threaded
 from customer_segments.stability import STABLE_ARI, bootstrap_stability
 
 
@@ -142,14 +140,11 @@ def compare_algorithms(X: np.ndarray, settings: ComparisonSettings, planted: np.
     """One row per algorithm on the same matrix X (n_customers, n_features) and the same k.
 
     ``planted`` (optional, one label per row) adds the adjusted Rand index against known groups.
-    fit_seconds is wall time: the one column that differs between identical builds.
     """
     rows = []
     for name, labeler in ALGORITHMS.items():
-        started = time.perf_counter()
         labels, params = labeler(X, settings.k, settings.random_state, settings)
-        seconds = time.perf_counter() - started
-        rows.append({"algorithm": name, "parameters": params, "fit_seconds": seconds,
+        rows.append({"algorithm": name, "parameters": params,
                      **score_labels(X, labels, settings, planted), **stability_of(labeler, X, settings)})
     return pd.DataFrame(rows)
 
@@ -218,7 +213,6 @@ def planted_labels(eligible: pd.DataFrame, planted_groups: pd.DataFrame | None) 
     return joined["planted_group"].astype("str").fillna("unknown").to_numpy()
 
 
-@single_threaded
 def build_algorithm_comparison(customers: pd.DataFrame, settings: ComparisonSettings,
                                planted_groups: pd.DataFrame | None = None) -> pd.DataFrame:
     """The segment_algorithm_comparison table on the production features of customers with monetary > 0
@@ -229,7 +223,6 @@ def build_algorithm_comparison(customers: pd.DataFrame, settings: ComparisonSett
     return table.assign(k=settings.k, is_production=table["algorithm"] == "kmeans", customers=len(eligible))
 
 
-@single_threaded
 def build_feature_set_comparison(customers: pd.DataFrame, settings: ComparisonSettings,
                                  planted_groups: pd.DataFrame | None = None) -> pd.DataFrame:
     """The segment_feature_set_comparison table on customers with monetary > 0 (a fixed-seed sample of

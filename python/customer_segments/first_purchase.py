@@ -22,7 +22,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-from threadpoolctl import threadpool_limits
 
 import customer_segments
 from customer_segments.selection import sample_indices
@@ -43,9 +42,6 @@ MODEL_NAMES: tuple[str, ...] = ("majority_baseline", "logistic_regression", "his
 MIN_LEVEL_CUSTOMERS = 10
 #: Format of the pickled scoring artifact; bump when ClassifierArtifact changes.
 ARTIFACT_FORMAT = 1
-#: Fits run on one thread: on a shared 2-core machine OpenMP threads fighting over the cores (and
-#: with dbt's own two threads) made one gradient-boosting fit 10x slower.
-FIT_THREADS = 1
 #: Default of var classifier_sample_size: classifiers are fitted, and evaluated (time-split test,
 #: cross-validation, permutation importance), on at most this many customers each, drawn with a fixed
 #: seed, so their cost stays flat as data grows. Above the real data's 4,334 customers, so it changes
@@ -212,19 +208,18 @@ def predict_segments(
         folds[test_rows] = fold
 
     parts = []
-    with threadpool_limits(limits=FIT_THREADS):
-        for model_name in MODEL_NAMES:
-            model = make_classifier(model_name, columns, random_state).fit(x.iloc[train_rows], y[train_rows])
-            parts.append(_prediction_rows(ids[split_rows], y[split_rows], _probabilities(model, x.iloc[split_rows], classes),
-                                          classes, model_name=model_name, evaluation="time_split",
-                                          split=split[split_rows], fold=np.zeros(len(split_rows), dtype=np.int64)))
-            out_of_fold = np.zeros((len(y_cv), len(classes)))
-            for fold in range(1, n_folds + 1):
-                held = folds == fold
-                model = make_classifier(model_name, columns, random_state).fit(x_cv[~held], y_cv[~held])
-                out_of_fold[held] = _probabilities(model, x_cv[held], classes)
-            parts.append(_prediction_rows(ids[cv_rows], y_cv, out_of_fold, classes, model_name=model_name,
-                                          evaluation="cross_validation", split=np.full(len(y_cv), "test"), fold=folds))
+    for model_name in MODEL_NAMES:
+        model = make_classifier(model_name, columns, random_state).fit(x.iloc[train_rows], y[train_rows])
+        parts.append(_prediction_rows(ids[split_rows], y[split_rows], _probabilities(model, x.iloc[split_rows], classes),
+                                      classes, model_name=model_name, evaluation="time_split",
+                                      split=split[split_rows], fold=np.zeros(len(split_rows), dtype=np.int64)))
+        out_of_fold = np.zeros((len(y_cv), len(classes)))
+        for fold in range(1, n_folds + 1):
+            held = folds == fold
+            model = make_classifier(model_name, columns, random_state).fit(x_cv[~held], y_cv[~held])
+            out_of_fold[held] = _probabilities(model, x_cv[held], classes)
+        parts.append(_prediction_rows(ids[cv_rows], y_cv, out_of_fold, classes, model_name=model_name,
+                                      evaluation="cross_validation", split=np.full(len(y_cv), "test"), fold=folds))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -295,9 +290,8 @@ def feature_importance(
     test_rows = sampled_rows(split == "test", sample_size, random_state)
     rows = []
     for model_name in MODEL_NAMES[1:]:
-        with threadpool_limits(limits=FIT_THREADS):
-            model = make_classifier(model_name, columns, random_state).fit(x.iloc[train_rows], y[train_rows])
-            drops = permutation_drops(model, x.iloc[test_rows], y[test_rows], columns, n_repeats, random_state)
+        model = make_classifier(model_name, columns, random_state).fit(x.iloc[train_rows], y[train_rows])
+        drops = permutation_drops(model, x.iloc[test_rows], y[test_rows], columns, n_repeats, random_state)
         frame = pd.DataFrame({"model_name": model_name, "feature": columns,
                               "importance_mean": drops.mean(axis=1), "importance_std": drops.std(axis=1)})
         frame["importance_rank"] = frame["importance_mean"].rank(method="first", ascending=False).astype("int64")
@@ -344,8 +338,7 @@ def train_final_model(
     data = training_data(features, segments)
     rows = sample_indices(len(data.y), sample_size, random_state)
     columns, x, y = data.columns, data.x.iloc[rows], data.y[rows]
-    with threadpool_limits(limits=FIT_THREADS):
-        pipeline = make_classifier(model_name, columns, random_state).fit(x, y)
+    pipeline = make_classifier(model_name, columns, random_state).fit(x, y)
     names = segments.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
     segment_ids = [int(s) for s in np.unique(y)]
     digest = hashlib.sha256(pd.util.hash_pandas_object(x, index=False).to_numpy().tobytes()

@@ -20,7 +20,6 @@ import pandas as pd
 from sklearn.feature_selection import f_classif
 from sklearn.tree import DecisionTreeClassifier
 
-from customer_segments.runtime import single_threaded
 
 #: Depth of the surrogate tree: deep enough to carve k <= 10 segments, shallow enough to read.
 SURROGATE_MAX_DEPTH = 4
@@ -33,7 +32,6 @@ def cohens_d(inside: np.ndarray, outside: np.ndarray) -> float:
     return float((inside.mean() - outside.mean()) / pooled) if pooled > 0 else 0.0
 
 
-@single_threaded
 def feature_importance_table(X: np.ndarray, segment_ids: np.ndarray, feature_names: tuple[str, ...],
                              random_state: int = 42) -> pd.DataFrame:
     """One row per (segment_id, feature): overall separation and the segment's own effect size.

@@ -30,7 +30,6 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from customer_segments.features import RFM_FEATURES, FeatureTransform, eligible_customers
-from customer_segments.runtime import single_threaded
 from customer_segments.stability import STABLE_ARI, bootstrap_stability
 
 #: Candidate segments must each hold at least this share of customers.
@@ -211,7 +210,6 @@ def choose_k(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
                    f"below neighbour k={k} ({float(best['silhouette']):.3f}), which is taken")
 
 
-@single_threaded
 def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, n_segments: object = "auto",
                       random_state: int = 42, silhouette_sample_size: int = 3000, stability_resamples: int = 5,
                       stability_sample_size: int = 3000,

@@ -4,23 +4,46 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
 
 
-def sequential_matches(events: Iterable[tuple[int, object, object, object, int, bool]]) -> dict[int, int]:
-    """Matched units per cancellation line.
+class Event(NamedTuple):
+    """One purchase or cancellation line (cancellations have negative quantity)."""
 
-    events : (line_id, customer_id, stock_code, invoiced_at, quantity, is_cancellation) per purchase or
-        cancellation line (cancellations have negative quantity). Per customer and code, in time order,
-        purchases of a minute before its cancellations, then by line id, a cancellation takes what is
-        still available of the purchases before it.
-    """
-    ordered = sorted(events, key=lambda e: (e[1], e[2], e[3], e[5], e[0]))
+    line_id: int
+    customer_id: object
+    stock_code: object
+    invoiced_at: datetime
+    quantity: int
+    is_cancellation: bool
+    invoice_no: str
+    unit_price: Decimal
+    description: str | None = None
+    country: str | None = None
+
+
+def event_order(event: Event) -> tuple:
+    """Per customer and code, in time order; within a minute purchases before cancellations, then by
+    content (invoice number, quantity, price, description and country, missing text last). Only lines
+    equal in all of these fall back to the line id, and which of them comes first changes no output
+    but the line id."""
+    return (event.customer_id, event.stock_code, event.invoiced_at, event.is_cancellation, event.invoice_no,
+            event.quantity, Decimal(event.unit_price), event.description is None, event.description or "",
+            event.country is None, event.country or "", event.line_id)
+
+
+def sequential_matches(events: Iterable[Event]) -> dict[int, int]:
+    """Matched units per cancellation line: in :func:`event_order`, a cancellation takes what is still
+    available of the purchases before it."""
     available: dict[tuple, int] = defaultdict(int)
     matched: dict[int, int] = {}
-    for line_id, customer, code, _, quantity, is_cancellation in ordered:
-        if is_cancellation:
-            matched[line_id] = min(-quantity, available[customer, code])
-            available[customer, code] -= matched[line_id]
+    for event in sorted(events, key=event_order):
+        key = event.customer_id, event.stock_code
+        if event.is_cancellation:
+            matched[event.line_id] = min(-event.quantity, available[key])
+            available[key] -= matched[event.line_id]
         else:
-            available[customer, code] += quantity
+            available[key] += event.quantity
     return matched

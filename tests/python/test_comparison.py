@@ -30,7 +30,8 @@ def algorithms(customers) -> pd.DataFrame:
 
 def test_every_algorithm_has_a_row_with_the_same_metrics(algorithms):
     assert algorithms["algorithm"].tolist() == list(ALGORITHMS)
-    assert algorithms[["n_clusters", "noise_share", "fit_seconds", "bootstrap_mean_ari"]].notna().all().all()
+    assert algorithms[["n_clusters", "noise_share", "bootstrap_mean_ari"]].notna().all().all()
+    assert "fit_seconds" not in algorithms.columns  # wall time would make two builds of one input differ
     centroid_methods = algorithms[algorithms["algorithm"].isin(["kmeans", "ward", "gmm"])]
     assert (centroid_methods["n_clusters"] == 4).all() and (centroid_methods["noise_share"] == 0).all()
     assert "fitted on 150 sampled" in algorithms.set_index("algorithm").loc["ward", "parameters"]
@@ -104,7 +105,7 @@ def test_row_order_of_the_input_changes_nothing(customers):
     for build in (
         lambda c: build_k_selection(c, 2, 6, "auto", 42, 200, 3, 200),
         lambda c: build_customer_segments(c, PLAYBOOK, 4),
-        lambda c: build_algorithm_comparison(c, SETTINGS, planted).drop(columns=["fit_seconds"]),
+        lambda c: build_algorithm_comparison(c, SETTINGS, planted),
         lambda c: build_feature_set_comparison(c, SETTINGS, planted),
     ):
         pd.testing.assert_frame_equal(build(customers), build(shuffled))

@@ -1,5 +1,5 @@
 """One row per clustering algorithm on the production features and the chosen k: metrics, sizes,
-noise, fit time, bootstrap stability (customer_segments.comparison)."""
+noise, bootstrap stability (customer_segments.comparison)."""
 
 from customer_segments.settings import comparison_table
 
