@@ -421,7 +421,10 @@ def _publish_locked(working: Path, published: Path, relations: Sequence[Relation
     staging = Path(tempfile.mkdtemp(prefix=f".{published.name}.publishing.", dir=published.parent))
     try:
         fresh = staging / published.name
-        _write_fresh_copy(working, fresh, relations, version)
+        try:
+            _write_fresh_copy(working, fresh, relations, version)
+        except duckdb.Error as error:
+            raise PublishError(f"writing the new file from {working} failed: {error}") from None
         mode, uid, gid, note = _take_mode_and_owner(fresh, published)
         holder = _hold_against_writers(published)
         try:
@@ -531,6 +534,7 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
     working.parent.mkdir(parents=True, exist_ok=True)
     published.parent.mkdir(parents=True, exist_ok=True)
     previous = {signum: signal.signal(signum, _raise_interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
+    served_inode = published.stat().st_ino if published.exists() else None
     done: Published | None = None
     try:
         with publish_lock(published, wait):
@@ -548,7 +552,9 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
             relations = completed_relations(target_path, working, since=started)
             done = _publish_locked(working, published, relations)
     except Interrupted as interrupted:
-        state = "published" if done is not None else "left as it was"
+        # A signal right after the rename still finds the new file served.
+        replaced = published.exists() and published.stat().st_ino != served_inode
+        state = "published" if replaced else "left as it was"
         print(f"interrupted by {signal.Signals(interrupted.signum).name}: dbt stopped, {published} {state}",
               file=sys.stderr)
         return 128 + interrupted.signum
@@ -574,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     published = args.published or published_path()
     try:
         return build_and_publish(dbt_args, working, published, args.project_dir, wait=not args.no_wait)
-    except PublishError as error:
+    except (PublishError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -56,8 +56,10 @@ READER = textwrap.dedent("""
         again = duckdb.connect(path, read_only=True)          # while `con` is open
         seen["new_connection_while_one_is_open"] = again.execute(count).fetchone()[0]
         con.close()
-        seen["new_connection_after_the_first_closed"] = duckdb.connect(path, read_only=True).execute(count).fetchone()[0]
+        third = duckdb.connect(path, read_only=True)          # `again` still open
+        seen["new_connection_after_the_first_closed"] = third.execute(count).fetchone()[0]
         again.close()
+        third.close()
         with duckdb.connect(path, read_only=True) as fresh:   # the last connection to the old file is closed
             seen["new_connection_after_all_closed"] = fresh.execute(count).fetchone()[0]
     else:
@@ -102,7 +104,8 @@ def dbt_processes(target: Path) -> list[str]:
             args = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"build" in args and str(target).encode() in args and not any(b"customer_segments.publish" in a for a in args):
+        publisher = any(b"customer_segments.publish" in arg for arg in args)
+        if b"build" in args and str(target).encode() in args and not publisher:
             found.append(b" ".join(args).decode(errors="replace"))
     return found
 
