@@ -536,6 +536,7 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
     previous = {signum: signal.signal(signum, _raise_interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
     served_inode = published.stat().st_ino if published.exists() else None
     done: Published | None = None
+    process: subprocess.Popen | None = None
     try:
         with publish_lock(published, wait):
             started = time.time()
@@ -555,7 +556,8 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
         # A signal right after the rename still finds the new file served.
         replaced = published.exists() and published.stat().st_ino != served_inode
         state = "published" if replaced else "left as it was"
-        print(f"interrupted by {signal.Signals(interrupted.signum).name}: dbt stopped, {published} {state}",
+        stopped = "dbt stopped, " if process is not None else ""
+        print(f"interrupted by {signal.Signals(interrupted.signum).name}: {stopped}{published} {state}",
               file=sys.stderr)
         return 128 + interrupted.signum
     finally:

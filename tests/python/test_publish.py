@@ -271,7 +271,9 @@ def test_failed_build_leaves_the_published_file_byte_for_byte(served, generated_
         "no temporary file left behind"
 
 
-def test_sigterm_stops_dbt_removes_temporary_files_and_leaves_the_served_file(served, generated_data, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_dbt_removes_temporary_files_and_leaves_the_served_file(served, generated_data, tmp_path,
+                                                                               signum):
     before, inode = sha256(served), served.stat().st_ino
     publisher = subprocess.Popen(publish_command(tmp_path, served, generated_data["invoice_lines"]), cwd=ROOT,
                                  env={**os.environ, "DO_NOT_TRACK": "1"}, stdout=subprocess.PIPE,
@@ -279,11 +281,12 @@ def test_sigterm_stops_dbt_removes_temporary_files_and_leaves_the_served_file(se
     try:
         assert publisher.stdout.readline(), "dbt printed nothing"   # dbt runs
         assert dbt_processes(tmp_path / "target"), "dbt should be running"
-        publisher.send_signal(signal.SIGTERM)
-        assert publisher.wait(timeout=120) == 128 + signal.SIGTERM
+        publisher.send_signal(signum)
+        assert publisher.wait(timeout=120) == 128 + signum
     finally:
         publisher.kill()
-        publisher.communicate()
+        stderr = publisher.communicate()[1]
+    assert f"interrupted by {signum.name}: dbt stopped, {served} left as it was" in stderr
     deadline = time.monotonic() + 10   # reparented processes vanish once reaped
     while dbt_processes(tmp_path / "target") and time.monotonic() < deadline:
         time.sleep(0.2)
