@@ -534,11 +534,12 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
     working.parent.mkdir(parents=True, exist_ok=True)
     published.parent.mkdir(parents=True, exist_ok=True)
     previous = {signum: signal.signal(signum, _raise_interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
-    served_inode = published.stat().st_ino if published.exists() else None
+    served_inode: int | None = -1   # the served file's inode once the lock is held (None: no file yet)
     done: Published | None = None
     process: subprocess.Popen | None = None
     try:
         with publish_lock(published, wait):
+            served_inode = published.stat().st_ino if published.exists() else None
             started = time.time()
             process = subprocess.Popen([dbt, "build", *dbt_args], cwd=project_dir,
                                        env={**os.environ, "SEGMENTS_DB": str(working)}, start_new_session=True)
@@ -554,7 +555,7 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
             done = _publish_locked(working, published, relations)
     except Interrupted as interrupted:
         # A signal right after the rename still finds the new file served.
-        replaced = published.exists() and published.stat().st_ino != served_inode
+        replaced = served_inode != -1 and published.exists() and published.stat().st_ino != served_inode
         state = "published" if replaced else "left as it was"
         stopped = "dbt stopped, " if process is not None else ""
         print(f"interrupted by {signal.Signals(interrupted.signum).name}: {stopped}{published} {state}",
