@@ -30,8 +30,9 @@ data: setup
 build: setup
 	$(BIN)/dbt build
 
-# dbt build into the working file, then, only if every model and test passed, atomic replace of the
-# published customer_segments.duckdb (SEGMENTS_PUBLISHED) that BI tools hold open.
+# dbt build into the working file, then, only if every model, seed and test passed, a fresh file of that
+# build atomically replaces the published customer_segments.duckdb (SEGMENTS_PUBLISHED) that BI tools
+# hold open, keeping its mode and owner (docs/publishing.md).
 publish: setup
 	$(BIN)/python -m customer_segments.publish
 
@@ -59,4 +60,4 @@ bench: setup
 	$(BIN)/python -m customer_segments.benchmark
 
 clean:
-	rm -rf target logs data/generated customer_segments.duckdb customer_segments.build.duckdb reports exports $(VENV)
+	rm -rf target logs data/generated customer_segments.duckdb customer_segments.duckdb.lock customer_segments.build.duckdb reports exports $(VENV)
