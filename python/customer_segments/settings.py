@@ -295,10 +295,10 @@ def parse_settings(raw: Mapping[str, object] | None) -> Settings:
     return Settings(values)
 
 
-def canonical_text(value: object) -> str:
-    """A parsed value as one line of text: what table build_settings shows."""
+def canonical_text(var: Var, value: object) -> str:
+    """A parsed value of ``var`` as one line of text: what table build_settings shows."""
     if value is None:
-        return ""
+        return "auto" if var.auto else ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
@@ -314,9 +314,9 @@ def settings_rows(settings: Settings) -> list[dict[str, object]]:
     rows = []
     for var in VARS:
         if var.name in settings:
-            default = parse_value(var, var.default)
-            shown = (lambda value: "auto" if var.auto and value is None else canonical_text(value))
-            rows.append({"name": var.name, "value": shown(settings[var.name]), "default": shown(default), "is_default": settings[var.name] == default,
+            value, default = settings[var.name], parse_value(var, var.default)
+            rows.append({"name": var.name, "value": canonical_text(var, value), "default": canonical_text(var, default),
+                         "is_default": value == default,
                          "meaning": var.meaning + (f" (default env {var.env})" if var.env else "")})
     return rows
 

@@ -75,7 +75,7 @@ def test_k_range_is_validated():
 
 def test_the_rule_finds_the_four_planted_groups():
     customers = planted_customers()
-    table = build_k_selection(customers, 2, 8, "auto", random_state=42, silhouette_sample_size=200,
+    table = build_k_selection(customers, 2, 8, None, random_state=42, silhouette_sample_size=200,
                               stability_resamples=3, stability_sample_size=200)
     assert table["is_chosen"].sum() == 1
     assert int(table.loc[table["is_chosen"], "k"].iloc[0]) == 4
