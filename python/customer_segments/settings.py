@@ -285,7 +285,11 @@ def parse_settings(raw: Mapping[str, object] | None) -> Settings:
     unknown = sorted(set(raw) - {var.name for var in VARS})
     if unknown:
         raise SettingsError(f"unknown var {unknown[0]}: declared vars are in customer_segments.settings.VARS")
-    values = {name: parse_value(BY_NAME[name], value) for name, value in raw.items()}
+    try:
+        values = {name: parse_value(BY_NAME[name], value) for name, value in raw.items()}
+    except SettingsError as error:
+        # Raised again from here, without the parser's frames: dbt's log then ends on the one line.
+        raise SettingsError(str(error)) from None
     if "k_min" in values and "k_max" in values and values["k_min"] > values["k_max"]:
         raise SettingsError(f"var k_min must be at most var k_max, got k_min={values['k_min']}, k_max={values['k_max']}")
     k = values.get("n_segments")
