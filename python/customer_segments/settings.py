@@ -173,7 +173,7 @@ def describe(var: Var) -> str:
                   else f"from {var.low:g} to {var.high:g}")
         return ("'auto' or " if var.auto else "") + f"a {kind} {bounds}"
     if var.kind == "text":
-        return f"text of {var.low:g} to {var.high:g} characters, none of them a control character"
+        return f"text of {var.low:g} to {var.high:g} characters, not blank and none of them a control character"
     return {
         "flag": "true or false",
         "date": "a date written YYYY-MM-DD" + (" or empty" if var.optional else ""),
@@ -247,7 +247,7 @@ def parse_value(var: Var, value: object) -> object:
         text = str(value).strip().lower()
         parsed = text if text in var.choices else None
     elif var.kind == "text" and isinstance(value, str):
-        parsed = value if _text_ok(value, var.low, var.high) else None
+        parsed = value if value.strip() and _text_ok(value, var.low, var.high) else None
     elif var.kind == "path" and isinstance(value, str):
         parsed = value.strip() if _text_ok(value.strip(), 1, 4096) else None
     elif var.kind == "delimiter" and isinstance(value, str):

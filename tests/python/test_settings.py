@@ -104,7 +104,7 @@ def test_dates_flags_choices_and_json_text():
     assert parse_value(BY_NAME["column_map"], "{}") == {} and parse_value(BY_NAME["date_formats"], "[]") == []
     assert parse_value(BY_NAME["date_formats"], '["%d/%m/%Y %H:%M"]') == ["%d/%m/%Y %H:%M"]
     for name, bad in [("column_map", '["client"]'), ("column_map", "{not json"), ("date_formats", '["yesterday"]'),
-                      ("date_formats", '{"a": "%d"}'), ("cancellation_marker", ""), ("cancellation_marker", "C" * 11),
+                      ("date_formats", '{"a": "%d"}'), ("cancellation_marker", ""), ("cancellation_marker", " "), ("cancellation_marker", "C" * 11),
                       ("cancellation_marker", "C\n"), ("transactions_path", ""), ("decimal_separator", ";")]:
         with pytest.raises(SettingsError, match=f"var {name} must be"):
             parse_value(BY_NAME[name], bad)
