@@ -7,7 +7,7 @@
         {%- set parsed = modules.datetime.datetime.strptime(raw, '%Y-%m-%d') -%}
     {%- endif -%}
     {%- if parsed is none -%}
-        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be a date written YYYY-MM-DD, got '" ~ raw ~ "'") }}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be a date written YYYY-MM-DD, got \"" ~ raw ~ "\"") }}
     {%- endif -%}
     date '{{ parsed.strftime('%Y-%m-%d') }}'
 {%- endmacro %}

@@ -15,12 +15,22 @@
     {{ sql_string(marker | upper) }}
 {%- endmacro %}
 
-{#- `value` as a number literal, after checking it is a number between min_value and max_value;
-    `name` says which var or argument in the error. -#}
-{% macro bounded_number(value, name, min_value, max_value) -%}
+{#- The number var `name` as a number literal, after checking its text is a number (no sign, optional
+    decimals and exponent: the pattern of customer_segments.settings) from min_value to max_value.
+    The bounds are those the var is declared with in customer_segments.settings.VARS (a test checks
+    every call against the table). whole=true accepts only digits and emits an integer. -#}
+{% macro number_var(name, min_value, max_value, whole=false) -%}
+    {{ bounded_number(var(name), 'var ' ~ name, min_value, max_value, whole) }}
+{%- endmacro %}
+
+{#- `value` re-emitted as a number literal, after the checks of number_var; `name` says which var or
+    argument in the error. Checked when the SQL is built (execute): at parse time a test's arguments
+    are not rendered yet. -#}
+{% macro bounded_number(value, name, min_value, max_value, whole=false) -%}
     {%- set text = value | string | trim -%}
-    {%- if not modules.re.match('^[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$', text) or (text | float) < min_value or (text | float) > max_value -%}
-        {{ exceptions.raise_compiler_error(name ~ " must be a number from " ~ min_value ~ " to " ~ max_value ~ ", got '" ~ text ~ "'") }}
+    {%- set pattern = '^[0-9]+$' if whole else '^[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' -%}
+    {%- if execute and (not modules.re.match(pattern, text) or (text | float) < min_value or (text | float) > max_value) -%}
+        {{ exceptions.raise_compiler_error(name ~ " must be a " ~ ("whole number" if whole else "number") ~ " from " ~ min_value ~ " to " ~ max_value ~ ", got \"" ~ text ~ "\"") }}
     {%- endif -%}
-    {{ text | float }}
+    {{ (text | int) if whole else (text | float) }}
 {%- endmacro %}

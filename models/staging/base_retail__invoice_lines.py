@@ -1,17 +1,20 @@
 """One row per readable line of the input file, in canonical typed columns (see customer_segments.ingest)."""
 
 from customer_segments.ingest import load_transactions, without_traceback
+from customer_segments.settings import parse_settings
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    # dbt passes a Python model only the config keys it reads with literal dbt.config.get calls.
+    # Read after build_settings, the root of the DAG: a refused var stops the build before the input is read.
+    dbt.ref("build_settings")
+    settings = parse_settings(dbt.config.get("settings"))
     return without_traceback(
         load_transactions,
         session,
-        path=dbt.config.get("transactions_path"),
-        column_map=dbt.config.get("column_map"),
-        date_formats=dbt.config.get("date_formats"),
-        csv_encoding=dbt.config.get("csv_encoding"),
-        csv_delimiter=dbt.config.get("csv_delimiter"),
+        path=settings["transactions_path"],
+        column_map=settings["column_map"],
+        date_formats=settings["date_formats"],
+        csv_encoding=settings["csv_encoding"],
+        csv_delimiter=settings["csv_delimiter"],
     )

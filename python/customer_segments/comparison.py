@@ -19,7 +19,9 @@ Density methods choose their own number of clusters and mark noise (label -1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -32,7 +34,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from customer_segments.features import FEATURE_SETS, RFM_FEATURES, TRANSFORMS, FeatureTransform, eligible_customers
 from customer_segments.relabel import centroids_of
-from customer_segments.selection import (MIN_CLUSTER_SHARE, SELECTION_SAMPLE_SIZE, cluster_metrics, cluster_sizes_text,
+from customer_segments.selection import (chosen_k, MIN_CLUSTER_SHARE, SELECTION_SAMPLE_SIZE, cluster_metrics, cluster_sizes_text,
                                          knee_index, sample_indices, selection_sample)
 from customer_segments.stability import STABLE_ARI, bootstrap_stability
 
@@ -231,3 +233,31 @@ def build_feature_set_comparison(customers: pd.DataFrame, settings: ComparisonSe
     table = compare_feature_sets(eligible, settings, planted_labels(eligible, planted_groups))
     return table.assign(is_production=(table["feature_set"] == "rfm") & (table["transform"] == "log"),
                         customers=len(eligible))
+
+
+def read_planted_groups(planted_groups_path: object, transactions_path: object) -> pd.DataFrame | None:
+    """Planted groups of generated data, for the adjusted Rand index columns; None for real data.
+
+    An empty var planted_groups_path means "planted_groups.parquet beside the transactions file, if
+    there is one" (what `python -m customer_segments.generate` writes); a path given must exist.
+    """
+    if planted_groups_path:
+        path = Path(str(planted_groups_path))
+        if not path.exists():
+            raise ValueError(f"var planted_groups_path: {path} does not exist")
+    else:
+        path = Path(str(transactions_path or "")).parent / "planted_groups.parquet"
+        if not path.exists():
+            return None
+    return pd.read_parquet(path, columns=["customer_id", "planted_group"])
+
+
+def comparison_table(model_name: str, customers: pd.DataFrame, k_selection: pd.DataFrame,
+                     settings: Mapping[str, object]) -> pd.DataFrame:
+    """One comparison model's table from its refs and its parsed settings (customer_segments.settings):
+    the sizes and seeds of :class:`ComparisonSettings`, planted_groups_path and transactions_path."""
+    builders = {"segment_algorithm_comparison": build_algorithm_comparison,
+                "segment_feature_set_comparison": build_feature_set_comparison}
+    sizes = {field.name: settings[field.name] for field in fields(ComparisonSettings) if field.name != "k"}
+    planted = read_planted_groups(settings["planted_groups_path"], settings["transactions_path"])
+    return builders[model_name](customers, ComparisonSettings(k=chosen_k(k_selection), **sizes), planted)

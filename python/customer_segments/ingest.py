@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import json
 import os
 import re
 import uuid
@@ -26,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+
+from customer_segments.settings import CSV_ENCODINGS, parse_settings
 
 #: Canonical column -> accepted source names, compared case-insensitively ignoring spaces,
 #: underscores and dashes. Covers the UCI "Online Retail" (I and II) exports and snake_case.
@@ -48,9 +49,6 @@ ABSENT_PLACEHOLDERS = {"stock_code": "(no stock code)", "description": None, "co
 #: Timestamp formats tried in order for text dates; the second is the UCI original's `12/1/2010 8:26`.
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%m/%d/%Y %H:%M")
 SUPPORTED_SUFFIXES = (".parquet", ".csv", ".xlsx")
-#: CSV encodings read; "auto" picks utf-8 unless the file holds bytes that are not utf-8 (then latin-1).
-CSV_ENCODINGS = {"auto": "auto", "utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
-                 "iso-8859-1": "latin-1", "utf-16": "utf-16"}
 #: DuckDB type families accepted for the numeric and timestamp columns when the file is typed.
 NUMERIC_TYPE = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|DECIMAL.*|DOUBLE|FLOAT|REAL)$")
 INTEGER_TYPE = re.compile(r"^U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?$")
@@ -73,21 +71,6 @@ class InputOptions:
     date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
     csv_encoding: str = "auto"
     csv_delimiter: str = ","
-
-
-def _decode_var(value: object, name: str) -> object:
-    """dbt hands vars to Python models as text: JSON text is decoded; '', 'None' and null mean unset."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text in ("", "None", "null"):
-        return None
-    if text[0] in "[{":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"var {name}: {text!r} is not a valid list or mapping ({exc})") from None
-    return text
 
 
 def _check_date_formats(formats: object) -> tuple[str, ...]:
@@ -113,36 +96,19 @@ def input_options(
     csv_encoding: object = None,
     csv_delimiter: object = None,
 ) -> InputOptions:
-    """Check the input vars and return them typed; raise :class:`InputError` naming the bad var.
+    """Check the input vars and return them typed; raise :class:`SettingsError` naming the bad var.
 
     Values may be Python objects or the text dbt passes to Python models (JSON for lists and
-    mappings). Empty means the default.
+    mappings); customer_segments.settings declares and parses them. Empty means the default.
     """
-    path = _decode_var(path, "transactions_path")
-    if not isinstance(path, str) or not path:
-        raise InputError(f"var transactions_path must be the path of a parquet, csv or xlsx file, got {path!r}")
-    column_map = _decode_var(column_map, "column_map") or {}
-    if not isinstance(column_map, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in column_map.items()
-    ):
-        raise InputError(
-            f"var column_map must map canonical column names to your file's column names, "
-            f"e.g. {{customer_id: client}}, got {column_map!r}"
-        )
-    encoding = str(_decode_var(csv_encoding, "csv_encoding") or "auto").lower().replace("_", "-")
-    if encoding not in CSV_ENCODINGS:
-        raise InputError(f"var csv_encoding must be one of {sorted(set(CSV_ENCODINGS))}, got {encoding!r}")
-    delimiter = csv_delimiter if isinstance(csv_delimiter, str) and csv_delimiter else ","
-    if delimiter == "\\t":
-        delimiter = "\t"
-    if len(delimiter) != 1 or delimiter in "\"\r\n":
-        raise InputError(f"var csv_delimiter must be one character other than a quote or newline, got {csv_delimiter!r}")
+    settings = parse_settings({"transactions_path": path, "column_map": column_map, "date_formats": date_formats,
+                               "csv_encoding": csv_encoding, "csv_delimiter": csv_delimiter})
     return InputOptions(
-        path=path,
-        column_map=column_map,
-        date_formats=_check_date_formats(_decode_var(date_formats, "date_formats")),
-        csv_encoding=CSV_ENCODINGS[encoding],
-        csv_delimiter=delimiter,
+        path=settings["transactions_path"],
+        column_map=settings["column_map"],
+        date_formats=_check_date_formats(settings["date_formats"]),
+        csv_encoding=CSV_ENCODINGS[settings["csv_encoding"]],
+        csv_delimiter=settings["csv_delimiter"],
     )
 
 

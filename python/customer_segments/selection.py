@@ -48,24 +48,12 @@ def validate_k_range(k_min: int, k_max: int, n_customers: int) -> None:
                          f"got k_min={k_min}, k_max={k_max}")
 
 
-def parse_n_segments(value: object, k_min: int, k_max: int) -> int | None:
-    """The var n_segments: 'auto' (or empty) -> None (use the rule), else an integer in [k_min, k_max].
-
-    Raises
-    ------
-    ValueError
-        With a message naming the var and the allowed values.
-    """
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
-        return None
-    text = str(value).strip()
-    if isinstance(value, bool) or not text.lstrip("-").isdigit():
-        raise ValueError(f"var n_segments must be 'auto' or an integer between {k_min} and {k_max}, got {value!r}")
-    k = int(text)
-    if not k_min <= k <= k_max:
-        raise ValueError(f"var n_segments must be 'auto' or an integer between {k_min} and {k_max} "
-                         f"(vars k_min..k_max), got {k}")
-    return k
+def chosen_k(k_selection: pd.DataFrame) -> int:
+    """The k of the one chosen row of segment_k_selection."""
+    chosen = k_selection.loc[k_selection["is_chosen"].astype(bool), "k"]
+    if len(chosen) != 1:
+        raise ValueError(f"segment_k_selection must have exactly one chosen k, has {len(chosen)}")
+    return int(chosen.iloc[0])
 
 
 #: Default of var selection_sample_size: the model-selection tables (k selection, algorithm and
@@ -210,7 +198,7 @@ def choose_k(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
                    f"below neighbour k={k} ({float(best['silhouette']):.3f}), which is taken")
 
 
-def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, n_segments: object = "auto",
+def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, n_segments: int | None = None,
                       random_state: int = 42, silhouette_sample_size: int = 3000, stability_resamples: int = 5,
                       stability_sample_size: int = 3000,
                       selection_sample_size: int = SELECTION_SAMPLE_SIZE) -> pd.DataFrame:
@@ -218,15 +206,18 @@ def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, 
 
     Uses the production features (log RFM, standardized, clipped) of customers with monetary > 0, or of
     a fixed-seed sample of ``selection_sample_size`` of them when there are more (column ``customers``).
-    ``n_segments`` is the var: 'auto' applies :func:`choose_k`, an integer in [k_min, k_max] overrides it.
+    ``n_segments`` is the var as customer_segments.settings parses it: None ('auto') applies
+    :func:`choose_k`, an integer in [k_min, k_max] overrides it.
     """
     eligible = selection_sample(eligible_customers(customers), selection_sample_size, random_state)
     validate_k_range(k_min, k_max, len(eligible))
-    override = parse_n_segments(n_segments, k_min, k_max)
+    if n_segments is not None and not k_min <= n_segments <= k_max:
+        raise ValueError(f"var n_segments must be 'auto' or a whole number from k_min to k_max ({k_min} to {k_max}), "
+                         f"got {n_segments}")
     X = FeatureTransform(RFM_FEATURES, "log").fit_transform(eligible)
     table = k_selection_table(X, range(k_min, k_max + 1), random_state, silhouette_sample_size,
                               stability_resamples=stability_resamples, stability_sample_size=stability_sample_size)
-    choice = choose_k(table, override=override)
+    choice = choose_k(table, override=n_segments)
     return table.assign(
         is_chosen=table["k"] == choice.k,
         elbow_k=choice.elbow_k,

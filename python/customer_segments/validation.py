@@ -1,4 +1,5 @@
-"""Checks at the boundary between the marts and the clustering: vars and degenerate data.
+"""Checks at the boundary between the marts and the clustering: degenerate data (vars are checked by
+customer_segments.settings).
 
 A shop's export can be degenerate (one customer, fewer customers than segments, everything cancelled,
 one day of data, only postage lines). These checks turn each case into a clear message or a sensible,
@@ -13,36 +14,28 @@ import pandas as pd
 
 from customer_segments.clustering import RFM_FEATURES
 from customer_segments.ingest import InputError
-from customer_segments.settings import whole_number
+from customer_segments.settings import BY_NAME
 
-#: Largest number of segments accepted: beyond this a segmentation stops being readable.
-MAX_SEGMENTS = 20
-
-
-def checked_integer(value: object, name: str, min_value: int, max_value: int) -> int:
-    """``value`` (an int, or its text as dbt passes vars) as an int in [min_value, max_value]."""
-    number = whole_number(value)
-    if number is None:
-        raise InputError(f"var {name} must be a whole number from {min_value} to {max_value}, got {value!r}")
-    if not min_value <= number <= max_value:
-        raise InputError(f"var {name} must be a whole number from {min_value} to {max_value}, got {number}")
-    return number
+#: Largest number of segments accepted (the bound of var k_max): beyond it a segmentation stops being readable.
+MAX_SEGMENTS = int(BY_NAME["k_max"].high)
 
 
-def segments_to_fit(customers: pd.DataFrame, n_segments: object) -> int:
+def segments_to_fit(customers: pd.DataFrame, n_segments: int) -> int:
     """The number of K-means segments to fit: var n_segments, capped to what the data can hold.
 
     Parameters
     ----------
     customers : customer_rfm rows (customer_id, monetary and the RFM features).
-    n_segments : the var, 1..MAX_SEGMENTS.
+    n_segments : the k wanted (segment_k_selection's chosen k), 1..MAX_SEGMENTS.
 
     Returns
     -------
     k <= the number of distinct feature points among customers with monetary > 0; a warning says
     when k was lowered. Raises InputError when no customer has a positive net spend.
     """
-    requested = checked_integer(n_segments, "n_segments", 1, MAX_SEGMENTS)
+    if isinstance(n_segments, bool) or not isinstance(n_segments, int) or not 1 <= n_segments <= MAX_SEGMENTS:
+        raise InputError(f"n_segments must be a whole number from 1 to {MAX_SEGMENTS}, got {n_segments!r}")
+    requested = n_segments
     eligible = customers.loc[customers["monetary"].astype("float64") > 0, list(RFM_FEATURES)]
     if eligible.empty:
         raise InputError(

@@ -40,9 +40,11 @@ class Build:
         return self.query(sql)[0][0]
 
 
-def run_dbt(command: list[str], db_path: Path, work_dir: Path, dbt_vars: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real dbt CLI on the project, writing the DuckDB file, target/ and logs/ under work_dir."""
-    env = {**os.environ, "SEGMENTS_DB": str(db_path), "DO_NOT_TRACK": "1"}
+def run_dbt(command: list[str], db_path: Path, work_dir: Path, dbt_vars: dict | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the real dbt CLI on the project, writing the DuckDB file, target/ and logs/ under work_dir
+    (``env``: env vars set for the run)."""
+    env = {**os.environ, "SEGMENTS_DB": str(db_path), "DO_NOT_TRACK": "1", **(env or {})}
     args = [str(DBT), *command, "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
     if dbt_vars:
         args += ["--vars", json.dumps(dbt_vars)]

@@ -16,7 +16,8 @@ import pytest
 
 from customer_segments.ingest import InputError, input_options, load_transactions, rejected_transactions
 from customer_segments.segments import build_customer_segments
-from customer_segments.validation import MAX_SEGMENTS, checked_integer, segments_to_fit
+from customer_segments.settings import SettingsError
+from customer_segments.validation import MAX_SEGMENTS, segments_to_fit
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 PLAYBOOK = Path(__file__).resolve().parents[2] / "seeds" / "segment_playbook.csv"
@@ -176,18 +177,19 @@ def test_a_directory_is_not_a_file(tmp_path):
 @pytest.mark.parametrize(
     ("var", "value", "message"),
     [
-        ("path", None, "var transactions_path must be the path"),
+        ("path", None, "var transactions_path must be a file path"),
         ("date_formats", '["%Q"]', "is not a valid format"),
-        ("date_formats", '["yesterday"]', "must be a list of strptime formats"),
-        ("date_formats", "[not json", "is not a valid list or mapping"),
-        ("column_map", '["customer"]', "var column_map must map canonical column names"),
+        ("date_formats", '["yesterday"]', "var date_formats must be a list of strptime formats"),
+        ("date_formats", "[not json", "var date_formats must be a list of strptime formats"),
+        ("column_map", '["customer"]', "var column_map must be a mapping of canonical column names"),
         ("csv_encoding", "ebcdic", "var csv_encoding must be one of"),
         ("csv_delimiter", '"', "var csv_delimiter must be one character"),
     ],
 )
 def test_input_vars_are_checked(var, value, message):
     arguments = {"path": "lines.csv", var: value}
-    with pytest.raises(InputError, match=message):
+    # SettingsError for a value refused by customer_segments.settings, InputError for a format DuckDB refuses.
+    with pytest.raises((SettingsError, InputError), match=message):
         input_options(**arguments)
 
 
@@ -198,10 +200,10 @@ def test_unknown_canonical_column_in_the_map_is_named(tmp_path):
         read(path, column_map={"client_id": "CustomerID"})
 
 
-@pytest.mark.parametrize("value", ["four", "2.5", "0", str(MAX_SEGMENTS + 1), True, "4; drop table x"])
-def test_n_segments_must_be_a_whole_number_in_range(value):
-    with pytest.raises(InputError, match="var n_segments must be a whole number from 1 to"):
-        checked_integer(value, "n_segments", 1, MAX_SEGMENTS)
+@pytest.mark.parametrize("value", ["4", 2.5, 0, MAX_SEGMENTS + 1, True])
+def test_segments_to_fit_needs_a_whole_number_in_range(value):
+    with pytest.raises(InputError, match="n_segments must be a whole number from 1 to"):
+        segments_to_fit(customers([(1, 3, 2, 100.0)]), value)
 
 
 # ---------------------------------------------------------------- degenerate customer sets
@@ -213,7 +215,7 @@ def customers(rows: list[tuple[int, int, int, float]]) -> pd.DataFrame:
 def test_fewer_customers_than_segments_caps_k_with_a_warning():
     few = customers([(1, 3, 2, 100.0), (2, 30, 1, 20.0), (3, 30, 1, 20.0)])  # two distinct points
     with pytest.warns(UserWarning, match="n_segments=4 but only 2 distinct customer"):
-        k = segments_to_fit(few, "4")
+        k = segments_to_fit(few, 4)
     assert k == 2
     playbook = pd.read_csv(PLAYBOOK)
     table = build_customer_segments(few, playbook, n_segments=k, random_state=42)

@@ -103,7 +103,7 @@ def test_row_order_of_the_input_changes_nothing(customers):
     shuffled = customers.sample(frac=1, random_state=7).reset_index(drop=True)
     planted = customers[["customer_id", "planted_group"]]
     for build in (
-        lambda c: build_k_selection(c, 2, 6, "auto", 42, 200, 3, 200),
+        lambda c: build_k_selection(c, 2, 6, None, 42, 200, 3, 200),
         lambda c: build_customer_segments(c, PLAYBOOK, 4),
         lambda c: build_algorithm_comparison(c, SETTINGS, planted),
         lambda c: build_feature_set_comparison(c, SETTINGS, planted),

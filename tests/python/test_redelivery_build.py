@@ -95,4 +95,4 @@ def test_rejected_share_above_the_threshold_fails_the_build(redelivered, tmp_pat
     bad_var = run_dbt(["test", "--select", "line_accounting"], build.db_path, tmp_path,
                       {"transactions_path": str(build.data_path), "max_rejected_share": "0.1; drop table x"})
     assert bad_var.returncode != 0
-    assert "var max_rejected_share must be a number from 0 to 1, got '0.1; drop table x'" in bad_var.stdout
+    assert 'var max_rejected_share must be a number from 0 to 1, got "0.1; drop table x"' in bad_var.stdout

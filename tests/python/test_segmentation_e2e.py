@@ -69,7 +69,7 @@ def test_n_segments_var_overrides_the_rule_and_is_validated(copy_of_build, tmp_p
     base = {"transactions_path": str(copy_of_build.data_path)}
     bad = run_dbt(["run", "--select", "segment_k_selection"], copy_of_build.db_path, tmp_path, {**base, "n_segments": 12})
     assert bad.returncode != 0
-    assert "var n_segments must be 'auto' or an integer between 2 and 10" in bad.stdout
+    assert "var n_segments must be 'auto' or a whole number from k_min to k_max (2 to 10), got 12" in bad.stdout
     good = run_dbt(["run", "--select", "segment_k_selection"], copy_of_build.db_path, tmp_path, {**base, "n_segments": 6})
     assert good.returncode == 0, good.stdout[-3000:]
     assert copy_of_build.query("select k, chosen_by from segment_k_selection where is_chosen") == [(6, "var n_segments")]

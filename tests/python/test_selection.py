@@ -6,7 +6,7 @@ import pytest
 
 from customer_segments.features import FeatureTransform
 from customer_segments.selection import (build_k_selection, choose_k, knee_index, k_selection_table,
-                                         parse_n_segments, validate_k_range)
+                                         chosen_k, validate_k_range)
 from segmentation_data import planted_customers
 
 
@@ -56,12 +56,12 @@ def test_unstable_or_tiny_segment_k_are_not_candidates():
 def test_n_segments_var_overrides_the_rule_and_is_validated():
     choice = choose_k(metrics([0.6, 0.40, 0.42, 0.41, 0.30, 0.30]), override=6)
     assert (choice.k, choice.chosen_by) == (6, "var n_segments")
-    assert parse_n_segments("auto", 2, 10) is None
-    assert parse_n_segments("", 2, 10) is None
-    assert parse_n_segments("5", 2, 10) == 5 and parse_n_segments(7, 2, 10) == 7
-    for bad in ("five", "4.5", 1, 11, True):
-        with pytest.raises(ValueError, match="var n_segments must be 'auto' or an integer between 2 and 10"):
-            parse_n_segments(bad, 2, 10)
+
+
+def test_chosen_k_needs_exactly_one_chosen_row():
+    assert chosen_k(pd.DataFrame({"k": [2, 3], "is_chosen": [False, True]})) == 3
+    with pytest.raises(ValueError, match="exactly one chosen k"):
+        chosen_k(pd.DataFrame({"k": [2, 3], "is_chosen": [True, True]}))
 
 
 def test_k_range_is_validated():
@@ -75,7 +75,7 @@ def test_k_range_is_validated():
 
 def test_the_rule_finds_the_four_planted_groups():
     customers = planted_customers()
-    table = build_k_selection(customers, 2, 8, "auto", random_state=42, silhouette_sample_size=200,
+    table = build_k_selection(customers, 2, 8, None, random_state=42, silhouette_sample_size=200,
                               stability_resamples=3, stability_sample_size=200)
     assert table["is_chosen"].sum() == 1
     assert int(table.loc[table["is_chosen"], "k"].iloc[0]) == 4

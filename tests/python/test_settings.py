@@ -1,35 +1,266 @@
-"""dbt vars of the segmentation models: validated with messages that name the var."""
+"""Settings: every var declared once and parsed by one function; no var text reaches SQL unchecked.
 
-import pandas as pd
+The unit tests give every declared var hostile text and check the declaration against every place a
+var is read (dbt_project.yml, the models' YAML, the macro calls). The dbt tests run the injection of
+a sub-query and of a `copy ... to` through real dbt runs, and compile the whole project with hostile
+text in every text var to scan the compiled SQL of every model and test.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import os
+import re
+import subprocess
+import tokenize
+from pathlib import Path
+
+import duckdb
 import pytest
+import yaml
 
-from customer_segments.settings import chosen_k, comparison_table, float_setting, int_setting, read_planted_groups
+from conftest import DBT, ROOT, run_dbt
+from customer_segments.ingest import load_transactions
+from customer_segments.settings import (BY_NAME, ENV_VARS, MEMORY_PATTERN, STORAGE_VERSION_PATTERN, VARS, SettingsError,
+                                        check_environment, parse_settings, parse_value, settings_rows)
 
-
-def test_int_and_float_settings_name_the_var():
-    assert int_setting("k_max", "10", 2) == 10
-    assert float_setting("max_centroid_shift", "0.5", 0.0) == 0.5
-    for bad in ("ten", "1", None, "2.5"):
-        with pytest.raises(ValueError, match="var k_max must be an integer >= 2"):
-            int_setting("k_max", bad, 2)
-    with pytest.raises(ValueError, match="var max_centroid_shift must be a number >= 0"):
-        float_setting("max_centroid_shift", "-1", 0.0)
-
-
-def test_chosen_k_needs_exactly_one_chosen_row():
-    assert chosen_k(pd.DataFrame({"k": [2, 3], "is_chosen": [False, True]})) == 3
-    with pytest.raises(ValueError, match="exactly one chosen k"):
-        chosen_k(pd.DataFrame({"k": [2, 3], "is_chosen": [True, True]}))
+#: What an attacker tries: a quote, a second statement, a sub-query reading a file.
+HOSTILE = ("1'", "1; drop table x", "(select count(*) from read_text('/etc/passwd'))")
+#: Vars whose value is free text by nature; they reach SQL only as bound parameters, quoted literals
+#: or quoted identifiers (tested below and by the compiled-SQL scan), never as SQL text.
+FREE_TEXT = {"transactions_path", "planted_groups_path", "cancellation_marker", "column_map", "date_formats",
+             "SEGMENTS_DB", "SEGMENTS_PUBLISHED"}
+MODEL_YAML = sorted((ROOT / "models").rglob("*.yml"))
 
 
-def test_planted_groups_are_found_beside_the_input_or_named(tmp_path):
-    assert read_planted_groups("", tmp_path / "invoice_lines.parquet") is None
-    pd.DataFrame({"customer_id": [1], "planted_group": ["a"]}).to_parquet(tmp_path / "planted_groups.parquet")
-    assert len(read_planted_groups("", tmp_path / "invoice_lines.parquet")) == 1
-    with pytest.raises(ValueError, match="var planted_groups_path: .* does not exist"):
-        read_planted_groups(tmp_path / "missing.parquet", "")
+# ---------------------------------------------------------------- the parser
+
+@pytest.mark.parametrize("var", [var for var in VARS + ENV_VARS if var.name not in FREE_TEXT], ids=lambda var: var.name)
+@pytest.mark.parametrize("value", HOSTILE)
+def test_every_var_refuses_quotes_statements_and_sub_queries(var, value):
+    with pytest.raises(SettingsError, match=rf"^(env )?var {var.name} must be .*, got ") as error:
+        parse_value(var, value)
+    assert "\n" not in str(error.value)
 
 
-def test_comparison_models_refuse_a_missing_config():
-    with pytest.raises(ValueError, match="needs config comparison_settings"):
-        comparison_table("segment_algorithm_comparison", pd.DataFrame(), pd.DataFrame(), None)
+def test_the_message_names_the_var_and_quotes_the_value():
+    with pytest.raises(SettingsError) as error:
+        parse_settings({"k_min": "1; drop table x"})
+    assert str(error.value) == 'var k_min must be a whole number from 2 to 20, got "1; drop table x"'
+
+
+def test_defaults_parse_and_are_the_defaults_of_dbt_project_yml():
+    project_vars = yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]
+    env_defaulted = {var.name for var in VARS if var.env}
+    assert set(project_vars) == {var.name for var in VARS} - env_defaulted
+    for name, value in project_vars.items():
+        assert parse_value(BY_NAME[name], value) == parse_value(BY_NAME[name], BY_NAME[name].default), name
+    rows = settings_rows(parse_settings({var.name: var.default for var in VARS}))
+    assert [row["name"] for row in rows] == [var.name for var in VARS] and all(row["is_default"] for row in rows)
+
+
+@pytest.mark.parametrize("var", [var for var in VARS if var.kind in ("whole", "number")], ids=lambda var: var.name)
+def test_numbers_are_bounded_and_written_plainly(var):
+    kind = int if var.kind == "whole" else float
+    assert parse_value(var, str(kind(var.high))) == var.high
+    assert parse_value(var, kind(var.high)) == var.high
+    if not var.low_open:
+        assert parse_value(var, str(kind(var.low))) == var.low
+    refused = [var.high * 2 + 1, "-1", "1e999", "nan", "inf", " ", "0x10", True]
+    refused += ["1.5", 2.5] if var.kind == "whole" else []
+    refused += [str(var.low)] if var.low_open else [str(kind(var.low) - 1)] if var.low >= 1 else []
+    for value in refused:
+        with pytest.raises(SettingsError, match=f"var {var.name} must be"):
+            parse_value(var, value)
+
+
+def test_cross_checks_and_auto():
+    assert parse_settings({"n_segments": "auto", "k_min": "2", "k_max": "10"})["n_segments"] is None
+    assert parse_settings({"n_segments": "7", "k_min": "2", "k_max": "10"})["n_segments"] == 7
+    with pytest.raises(SettingsError, match="var n_segments must be 'auto' or a whole number from k_min to k_max"):
+        parse_settings({"n_segments": "11", "k_min": "2", "k_max": "10"})
+    with pytest.raises(SettingsError, match="var k_min must be at most var k_max"):
+        parse_settings({"k_min": "6", "k_max": "5"})
+    with pytest.raises(SettingsError, match="unknown var k_mni"):
+        parse_settings({"k_mni": "2"})
+    with pytest.raises(SettingsError, match="settings must be a mapping"):
+        parse_settings(None)
+    with pytest.raises(KeyError, match="setting k_max was not passed to parse_settings"):
+        parse_settings({"k_min": "2"})["k_max"]
+
+
+def test_dates_flags_choices_and_json_text():
+    assert parse_value(BY_NAME["classifier_cutoff_date"], "2011-07-01") == datetime.date(2011, 7, 1)
+    assert parse_value(BY_NAME["as_of_date"], "") is None and parse_value(BY_NAME["as_of_date"], "None") is None
+    for bad in ("2011-02-30", "2011-7-1", "2011-07-01'", ""):
+        with pytest.raises(SettingsError, match="var classifier_cutoff_date must be a date written YYYY-MM-DD"):
+            parse_value(BY_NAME["classifier_cutoff_date"], bad)
+    assert parse_value(BY_NAME["reset_segment_ids"], "True") is True
+    assert parse_value(BY_NAME["reset_segment_ids"], False) is False
+    assert parse_value(BY_NAME["csv_encoding"], "UTF-8") == "utf-8" and parse_value(BY_NAME["csv_encoding"], "") == "auto"
+    assert parse_value(BY_NAME["csv_delimiter"], "\\t") == "\t" and parse_value(BY_NAME["csv_delimiter"], "") == ","
+    assert parse_value(BY_NAME["column_map"], '{"customer_id": "client"}') == {"customer_id": "client"}
+    assert parse_value(BY_NAME["column_map"], "{}") == {} and parse_value(BY_NAME["date_formats"], "[]") == []
+    assert parse_value(BY_NAME["date_formats"], '["%d/%m/%Y %H:%M"]') == ["%d/%m/%Y %H:%M"]
+    for name, bad in [("column_map", '["client"]'), ("column_map", "{not json"), ("date_formats", '["yesterday"]'),
+                      ("date_formats", '{"a": "%d"}'), ("cancellation_marker", ""), ("cancellation_marker", " "), ("cancellation_marker", "C" * 11),
+                      ("cancellation_marker", "C\n"), ("transactions_path", ""), ("decimal_separator", ";")]:
+        with pytest.raises(SettingsError, match=f"var {name} must be"):
+            parse_value(BY_NAME[name], bad)
+
+
+def test_env_vars_are_checked_with_their_defaults():
+    assert check_environment({}) == {"SEGMENTS_DB": "customer_segments.build.duckdb",
+                                     "SEGMENTS_PUBLISHED": "customer_segments.duckdb",
+                                     "SEGMENTS_MEMORY_LIMIT": "3GB", "SEGMENTS_STORAGE_VERSION": "v1.3.0"}
+    assert check_environment({"SEGMENTS_MEMORY_LIMIT": "512MiB"})["SEGMENTS_MEMORY_LIMIT"] == "512MiB"
+    with pytest.raises(SettingsError, match='^env var SEGMENTS_STORAGE_VERSION must be a DuckDB storage version .*, got "v9"$'):
+        check_environment({"SEGMENTS_STORAGE_VERSION": "v9"})
+    # profiles.yml lets through only what the same patterns accept (the dbt run below shows it).
+    profile = (ROOT / "profiles.yml").read_text()
+    assert MEMORY_PATTERN.pattern in profile and STORAGE_VERSION_PATTERN.pattern in profile
+
+
+def test_free_text_reaches_duckdb_only_as_parameters_and_quoted_identifiers(tmp_path):
+    column = "client\"; drop table x; --"
+    path = tmp_path / "it's; drop table x.csv"
+    path.write_text(f"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,{column},Country\n"
+                    "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n")
+    with duckdb.connect() as con:
+        lines = load_transactions(con, str(path), column_map=f'{{"customer_id": "{column.replace(chr(34), chr(92) + chr(34))}"}}',
+                                  date_formats="[\"%Y-%m-%d %H:%M:%S'); select 1; --\", \"%Y-%m-%d %H:%M:%S\"]").df()
+    assert lines[["customer_id", "quantity"]].values.tolist() == [[17850, 6]]
+
+
+# ---------------------------------------------------------------- one declaration for every reader
+
+def _rendered_var_names(text: str) -> set[str]:
+    return set(re.findall(r"\bvar\(\s*'(\w+)'", text)) | set(re.findall(r"(?:number|date)_var\(\s*'(\w+)'", text))
+
+
+def test_every_var_read_anywhere_is_declared_and_build_settings_reads_them_all():
+    texts = [p.read_text() for p in [*MODEL_YAML, *(ROOT / "models").rglob("*.sql"), *(ROOT / "macros").rglob("*.sql"),
+                                     *(ROOT / "tests").rglob("*.sql")]]
+    used = set().union(*map(_rendered_var_names, texts)) - {"name"}
+    assert used <= set(BY_NAME), used - set(BY_NAME)
+    config = yaml.safe_load((ROOT / "models/staging/build_settings.yml").read_text())["models"][0]["config"]["settings"]
+    assert list(config) == [var.name for var in VARS]
+
+
+def test_number_and_date_macros_use_the_declared_bounds():
+    calls = 0
+    for path in [*MODEL_YAML, *(ROOT / "models").rglob("*.sql"), *(ROOT / "tests").rglob("*.sql")]:
+        for name, low, high, whole in re.findall(r"number_var\('(\w+)', ([0-9.e]+), ([0-9.e]+)(, whole=true)?\)",
+                                                 path.read_text()):
+            var = BY_NAME[name]
+            assert (float(low), float(high), bool(whole)) == (var.low, var.high, var.kind == "whole"), (path, name)
+            calls += 1
+        for name in re.findall(r"date_var\('(\w+)'", path.read_text()):
+            assert BY_NAME[name].kind == "date", (path, name)
+    assert calls >= 5
+
+
+def test_sql_and_data_test_arguments_never_read_a_var_raw():
+    for path in [*(ROOT / "models").rglob("*.sql"), *(ROOT / "tests").rglob("*.sql")]:
+        assert not re.search(r"\{\{ *var\(", path.read_text()), path
+
+    def data_tests(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from (value if key in ("data_tests", "tests") and isinstance(value, list) else data_tests(value))
+        elif isinstance(node, list):
+            for item in node:
+                yield from data_tests(item)
+
+    for path in MODEL_YAML:
+        for test in data_tests(yaml.safe_load(path.read_text())):
+            assert "var(" not in re.sub(r"(number|date)_var\(", "", str(test)), (path, test)
+
+
+# ---------------------------------------------------------------- real dbt runs
+
+def test_injected_sub_query_fails_the_build_naming_the_var(tmp_path, generated_data):
+    # The whole build: build_settings refuses the var, and nothing that reads it runs.
+    result = run_dbt(["build"], tmp_path / "a.duckdb", tmp_path, {
+        "transactions_path": str(generated_data["invoice_lines"]), "segment_top_products": HOSTILE[2]})
+    assert result.returncode != 0
+    assert 'var segment_top_products must be a whole number from 1 to 1000, got "(select count(*) from' in result.stdout
+    with duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True) as con:
+        tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+    # Every model descends from build_settings: only the seeds were loaded.
+    assert tables <= {path.stem for path in (ROOT / "seeds").glob("*.csv")}, tables
+
+
+def test_the_model_selected_alone_refuses_an_injected_copy(tmp_path, generated_data):
+    """Without build_settings in the selection, the model's macro refuses the var before any SQL runs."""
+    canary = tmp_path / "canary.csv"
+    result = run_dbt(["build", "--select", "segment_purchases"], tmp_path / "b.duckdb", tmp_path, {
+        "transactions_path": str(generated_data["invoice_lines"]),
+        "segment_top_products": f"10; copy (select 1) to '{canary}'; select 1"})
+    assert result.returncode != 0
+    assert 'var segment_top_products must be a whole number from 1 to 1000, got "10; copy (select 1) to' in result.stdout
+    assert not canary.exists()
+
+
+def test_data_test_arguments_refuse_hostile_numbers(tmp_path, generated_data):
+    hostile = {"k_min": "2 and 1=1) or (select count(*) from read_text('/etc/passwd')) > 0 or (1",
+               "max_rejected_share": "0.05 or 1=1", "max_centroid_shift": "0.5) or (1=1"}
+    tests = ["expression_is_true_segment_k_selection_k_between*", "outcome_share_at_most_line_accounting*",
+             "accepted_range_customer_segments_centroid_shift*"]
+    result = run_dbt(["test", "--select", *tests], tmp_path / "c.duckdb", tmp_path,
+                     {"transactions_path": str(generated_data["invoice_lines"]), **hostile})
+    assert result.returncode != 0 and "ERROR=3 " in result.stdout
+    for name in hostile:
+        assert f"var {name} must be a " in result.stdout, name
+
+
+def test_a_hostile_memory_limit_stops_dbt_before_it_connects(tmp_path):
+    """SEGMENTS_STORAGE_VERSION is guarded the same way (its pattern is checked in profiles.yml above)."""
+    name, canary = "SEGMENTS_MEMORY_LIMIT", tmp_path / "canary.csv"
+    env = {**os.environ, "SEGMENTS_DB": str(tmp_path / "d.duckdb"), name: f"3GB'; copy (select 1) to '{canary}'; --"}
+    result = subprocess.run([str(DBT), "debug", "--log-path", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    assert f"Env var required but not provided: '{name} must be a " in result.stdout
+    assert not canary.exists() and not (tmp_path / "d.duckdb").exists()
+
+
+#: A sentinel for text vars: a quote and a statement, so it can only be harmless inside a quoted literal.
+SENTINEL = "ZQX'; drop table x; --"
+
+
+def _outside_sql_literals(sql: str) -> str:
+    """The SQL with its single-quoted literals (quotes doubled inside) and quoted identifiers removed,
+    read left to right so that a quote inside a comment does not start a literal (comments are kept)."""
+    token = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+    return token.sub(lambda match: match.group(0) if match.group(0)[0] in "-/" else "''", sql)
+
+
+def _outside_python_strings(code: str) -> str:
+    return " ".join(token.string for token in tokenize.generate_tokens(io.StringIO(code).readline)
+                    if token.type != tokenize.STRING)
+
+
+def test_compiled_sql_holds_var_text_only_inside_quoted_literals(tmp_path, generated_data):
+    text_vars = {var.name: SENTINEL for var in VARS if var.kind in ("path", "choice")}
+    text_vars["n_segments"] = SENTINEL
+    text_vars["cancellation_marker"] = "ZQX';--"
+    text_vars["column_map"] = {"customer_id": SENTINEL}
+    text_vars["date_formats"] = [f"%Y {SENTINEL}"]
+    # first_purchase_features asks product_categories for its categories while it compiles.
+    with duckdb.connect(str(tmp_path / "e.duckdb")) as con:
+        con.execute("create table product_categories as select 1 as category_id")
+    result = run_dbt(["compile"], tmp_path / "e.duckdb", tmp_path, text_vars)
+    assert result.returncode == 0, result.stdout[-3000:]
+    compiled = [path for path in (tmp_path / "target" / "compiled").rglob("*") if path.is_file()]
+    assert len([p for p in compiled if p.suffix == ".sql"]) > 200
+    found = set()
+    for path in compiled:
+        code = path.read_text()
+        found |= {path.name} if "ZQX" in code else set()
+        outside = _outside_python_strings(code) if path.suffix == ".py" else _outside_sql_literals(code)
+        assert "ZQX" not in outside, path
+    # The sentinel did reach the compiled code: the configs of the Python models, the marker's literal.
+    assert {"build_settings.py", "base_retail__invoice_lines.py", "segment_k_selection.py",
+            "stg_retail__invoice_lines.sql"} <= found

@@ -2,11 +2,12 @@
 customer and pickled with its version and feature list, for `python -m customer_segments.scoring`."""
 
 from customer_segments.first_purchase import select_model, train_final_model
-from customer_segments.settings import int_setting
+from customer_segments.settings import parse_settings
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    settings = parse_settings(dbt.config.get("settings"))
     features = dbt.ref("first_purchase_features").df()
     segments = dbt.ref("customer_segments").project("customer_id, segment_id, segment_name").df()
     evaluation = dbt.ref("segment_classifier_evaluation").df()
@@ -14,6 +15,6 @@ def model(dbt, session):
         features,
         segments,
         model_name=select_model(evaluation),
-        random_state=int(dbt.config.get("random_state")),
-        sample_size=int_setting("classifier_sample_size", dbt.config.get("classifier_sample_size"), 10),
+        random_state=settings["random_state"],
+        sample_size=settings["classifier_sample_size"],
     )

@@ -137,7 +137,7 @@ top_products as (
 
     from product_spend
     qualify row_number() over (partition by segment_id order by net_spend desc, stock_code)
-        <= {{ var('segment_top_products') }}
+        <= {{ number_var('segment_top_products', 1, 1000, whole=true) }}
 
 ),
 
@@ -241,5 +241,5 @@ select
 
 from measured
 where item_type = 'category'
-    or spend_rank <= {{ var('segment_top_products') }}
+    or spend_rank <= {{ number_var('segment_top_products', 1, 1000, whole=true) }}
 order by segment_id, item_type, spend_rank
