@@ -38,6 +38,8 @@ from pathlib import Path
 
 import duckdb
 
+from customer_segments.settings import SettingsError, check_environment
+
 #: Where dbt writes (the profile reads the same variable); relative to the project root.
 DEFAULT_WORKING = Path("customer_segments.build.duckdb")
 #: The file BI tools, the report and the exports read; relative to the project root.
@@ -45,8 +47,6 @@ DEFAULT_PUBLISHED = Path("customer_segments.duckdb")
 #: Permission bits of a first publish (no file to take them from), further restricted by the umask:
 #: owner read-write, group read, others nothing. Customer data is never world-readable by default.
 DEFAULT_MODE = 0o640
-#: The storage format the profile writes (env SEGMENTS_STORAGE_VERSION); DuckDB 1.3 and later read it.
-DEFAULT_STORAGE_VERSION = "v1.3.0"
 #: dbt build options that would build, or check, only part of the project, or build somewhere else
 #: than the working file: a publish is a whole build of this project or nothing.
 REFUSED_DBT_OPTIONS = (
@@ -101,11 +101,8 @@ def published_path(environ: dict[str, str] | None = None) -> Path:
 
 
 def storage_version(environ: dict[str, str] | None = None) -> str:
-    """The storage format to write: env ``SEGMENTS_STORAGE_VERSION`` (``vX.Y.Z``), as the profile reads it."""
-    value = (environ if environ is not None else os.environ).get("SEGMENTS_STORAGE_VERSION", DEFAULT_STORAGE_VERSION)
-    if not re.fullmatch(r"v\d+\.\d+\.\d+", value):
-        raise PublishError(f"SEGMENTS_STORAGE_VERSION must look like v1.3.0, got {value!r}")
-    return value
+    """The storage format to write: env ``SEGMENTS_STORAGE_VERSION``, checked as the profile checks it."""
+    return str(check_environment(environ)["SEGMENTS_STORAGE_VERSION"])
 
 
 def connect_published(path: Path) -> duckdb.DuckDBPyConnection:
@@ -327,8 +324,7 @@ def _write_fresh_copy(working: Path, fresh: Path, relations: Sequence[Relation],
     """Write ``relations`` of ``working`` into the new file ``fresh`` and check it reads the same rows."""
     config = {"storage_compatibility_version": version, "preserve_insertion_order": True,
               "autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    if os.environ.get("SEGMENTS_MEMORY_LIMIT"):
-        config["memory_limit"] = os.environ["SEGMENTS_MEMORY_LIMIT"]
+    config["memory_limit"] = str(check_environment()["SEGMENTS_MEMORY_LIMIT"])
     with duckdb.connect(str(fresh), config=config) as con:
         # A read-only attach: folds in the working file's log, if any, without writing to it.
         con.execute(f"attach {_literal(str(working))} as build_source (read_only)")
@@ -579,11 +575,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-wait", action="store_true",
                         help="exit with a message instead of waiting when another publish of the file runs")
     args, dbt_args = parser.parse_known_args(argv)
-    working = args.working or working_path()
-    published = args.published or published_path()
     try:
+        check_environment()
+        working = args.working or working_path()
+        published = args.published or published_path()
         return build_and_publish(dbt_args, working, published, args.project_dir, wait=not args.no_wait)
-    except (PublishError, OSError) as error:
+    except (PublishError, OSError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

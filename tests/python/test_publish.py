@@ -407,6 +407,19 @@ def test_publish_refuses_the_working_file_as_published_file(published_build, tmp
     assert "SEGMENTS_DB and SEGMENTS_PUBLISHED are the same file" in result.stderr
 
 
+
+@pytest.mark.parametrize("name, value", [("SEGMENTS_MEMORY_LIMIT", "3GB'; drop table customer_rfm; --"),
+                                         ("SEGMENTS_STORAGE_VERSION", "v1.3.0' (select 1)")])
+def test_publish_refuses_a_hostile_env_var_before_dbt_runs(served, tmp_path, name, value):
+    before = sha256(served)
+    result = subprocess.run(
+        [sys.executable, "-m", "customer_segments.publish", "--project-dir", str(ROOT),
+         "--working", str(tmp_path / "working.duckdb"), "--published", str(served)],
+        cwd=tmp_path, env={**os.environ, name: value}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"error: env var {name} must be")
+    assert sha256(served) == before and not (tmp_path / "working.duckdb").exists()
+
 def test_sqlalchemy_through_duckdb_engine_reads_the_published_file_read_only(published_build):
     segmented = published_build.scalar("select count(*) from customer_segments")
     # The URI Superset takes: duckdb:///<path> with read_only in the engine parameters.
