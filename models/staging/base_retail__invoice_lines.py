@@ -14,4 +14,7 @@ def model(dbt, session):
         date_formats=dbt.config.get("date_formats"),
         csv_encoding=dbt.config.get("csv_encoding"),
         csv_delimiter=dbt.config.get("csv_delimiter"),
+        decimal_separator=dbt.config.get("decimal_separator"),
+        # The CSV's malformed rows, already found by that model: the file is not scanned for them again.
+        rejected=dbt.ref("base_retail__rejected_lines"),
     )

@@ -14,4 +14,5 @@ def model(dbt, session):
         date_formats=dbt.config.get("date_formats"),
         csv_encoding=dbt.config.get("csv_encoding"),
         csv_delimiter=dbt.config.get("csv_delimiter"),
+        decimal_separator=dbt.config.get("decimal_separator"),
     )
