@@ -1,11 +1,18 @@
--- One row per outcome: what became of every input line. The input lines add up to the file's lines
--- (for CSV: its rows after the header, loaded or rejected).
+-- One row per source (file, or sheet of a workbook) and outcome: what became of every input line. The
+-- input lines add up to the file's lines (for CSV: its rows after the header, loaded or rejected).
 
 with
 
 lines as (
 
     select * from {{ ref('stg_retail__invoice_lines') }}
+
+),
+
+-- Where each line was read (source_name), by its row id; the staged lines keep the first copy's id.
+input_lines as (
+
+    select * from {{ ref('base_retail__invoice_lines') }}
 
 ),
 
@@ -32,48 +39,70 @@ outcomes as (
 
 ),
 
+sources as (
+
+    select source_name from input_lines
+    union
+    select source_name from rejected_lines
+
+),
+
 counted as (
 
     select
-        line_status as outcome,
-        sum(1) as input_lines,
-        sum(line_value) as line_value
+        input_lines.source_name,
+        lines.line_status as outcome,
+        count(*) as input_lines,
+        sum(lines.line_value) as line_value
 
     from lines
-    group by line_status
+    inner join input_lines
+        on lines.line_id = input_lines.source_row_id
+    group by all
 
     union all
 
+    -- A duplicate copy is an input line that did not become a staged line: counted where it was read,
+    -- so a sheet that repeats another is all duplicate copies.
     select
+        input_lines.source_name,
         'duplicate_copy' as outcome,
-        sum(duplicate_count) as input_lines,
-        sum(duplicate_count * line_value) as line_value
+        count(*) as input_lines,
+        sum(input_lines.quantity * input_lines.unit_price) as line_value
 
-    from lines
+    from input_lines
+    anti join lines
+        on input_lines.source_row_id = lines.line_id
+    group by all
 
     union all
 
     select
+        source_name,
         'rejected' as outcome,
         count(*) as input_lines,
         cast(null as decimal(18, 3)) as line_value
 
     from rejected_lines
+    group by all
 
 ),
 
 accounted as (
 
     select
+        sources.source_name,
         outcomes.outcome,
         outcomes.is_kept,
         outcomes.explanation,
         coalesce(counted.input_lines, 0)::bigint as input_lines,
         coalesce(counted.line_value, 0)::decimal(18, 3) as line_value
 
-    from outcomes
+    from sources
+    cross join outcomes
     left join counted
-        on outcomes.outcome = counted.outcome
+        on sources.source_name = counted.source_name
+        and outcomes.outcome = counted.outcome
 
 )
 
@@ -82,4 +111,4 @@ select
     input_lines / sum(input_lines) over () as share_of_input_lines
 
 from accounted
-order by is_kept desc, input_lines desc
+order by source_name, is_kept desc, input_lines desc, outcome

@@ -384,12 +384,11 @@ def day_month_order(con: duckdb.DuckDBPyConnection, source: str, params: dict, c
         return MONTH_FIRST_FORMATS
 
     def settle(example: str) -> str:
-        fits = con.execute(
-            "select list_position([try_strptime($v, f) is not null for f in $formats], true)",
-            {"v": example, "formats": list(DAY_FIRST_FORMATS)},
-        ).fetchone()[0] or 1
-        day, month = DAY_FIRST_FORMATS[fits - 1], MONTH_FIRST_FORMATS[fits - 1]
-        return f"set date_formats: ['{day}'] (day first) or ['{month}'] (month first)"
+        """The var that settles it, in the form (with or without a time) of the example."""
+        fits = [con.execute(f"select try_strptime($v, {_literal(f)}) is not null", {"v": example}).fetchone()[0]
+                for f in DAY_FIRST_FORMATS]
+        form = fits.index(True) if True in fits else 0
+        return f"set date_formats: ['{DAY_FIRST_FORMATS[form]}'] (day first) or ['{MONTH_FIRST_FORMATS[form]}'] (month first)"
 
     if month_first_only is not None:
         raise InputError(
@@ -471,9 +470,11 @@ def utf8_copy(path: str, chunk_chars: int = 1 << 20) -> str:
 
 
 def _transcoded(path: str, chunk_chars: int) -> str:
+    # Python's utf-16 decoder wants a mark; without one the file is read as little-endian (Windows).
+    encoding = "utf-16" if _bom_encoding(path) == "utf-16" else "utf-16-le"
     handle, temporary = tempfile.mkstemp(prefix="segments_utf8_", suffix=".csv")
     try:
-        with open(path, encoding="utf-16", newline="") as source, os.fdopen(handle, "w", encoding="utf-8", newline="") as copy:
+        with open(path, encoding=encoding, newline="") as source, os.fdopen(handle, "w", encoding="utf-8", newline="") as copy:
             while chunk := source.read(chunk_chars):
                 copy.write(chunk)
     except UnicodeError as exc:
