@@ -58,7 +58,6 @@ ISO_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", 
 #: picks one of the two for the whole column from the data (see :func:`day_month_order`).
 MONTH_FIRST_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
 DAY_FIRST_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
-DEFAULT_DATE_FORMATS = ISO_DATE_FORMATS + MONTH_FIRST_FORMATS + DAY_FIRST_FORMATS
 #: An ISO timestamp with a zone (`Z`, `+01`, `+0100`, `+01:00`): read as an instant and stored in UTC.
 ZONED_ISO_PATTERN = r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)"
 SUPPORTED_SUFFIXES = (".parquet", ".csv", ".xlsx")
@@ -249,21 +248,22 @@ def _whole_number(value: str) -> str:
     """SQL: the text ``value`` as a bigint when it is a whole number (2, 2.0, 1e3) that a bigint holds,
     else NULL (inf, NaN, 2.5, 1e20).
 
-    A plain cast would round 2.5 to 3 without a word, and fail the whole read on 1e20. The text is
-    cast to bigint exactly when it can be; through a double only while the double is exact.
+    A plain cast would round 2.5 to 3 without a word, and fail the whole read on 1e20. Digits (and a
+    zero fraction) are cast to bigint exactly; other forms (1e3) go through a double only while the
+    double is exact.
     """
     number = f"try_cast({value} as double)"
     return (
-        f"case when isfinite({number}) and {number} = trunc({number}) then coalesce(try_cast({value} as bigint), "
-        f"case when abs({number}) < {EXACT_DOUBLE_LIMIT} then cast({number} as bigint) end) end"
+        f"case when regexp_full_match({value}, '[-+]?[0-9]+(\\.0*)?') then try_cast({value} as bigint) "
+        f"when isfinite({number}) and {number} = trunc({number}) and abs({number}) < {EXACT_DOUBLE_LIMIT} "
+        f"then cast({number} as bigint) end"
     )
 
 
 def _typed_whole_number(col: str, source_type: str) -> str:
-    """SQL: a typed numeric column as a bigint when its value is whole and fits, else NULL."""
-    if BIGINT_SAFE_TYPE.match(source_type):
-        return f"cast({col} as bigint)"
-    if INTEGER_TYPE.match(source_type):  # hugeint, ubigint: may be beyond a bigint
+    """SQL: a typed numeric column that a bigint may not hold (hugeint, ubigint, decimal, double) as a
+    bigint when its value is whole and fits, else NULL."""
+    if INTEGER_TYPE.match(source_type):
         return f"try_cast({col} as bigint)"
     finite = f"isfinite({col}) and " if FLOAT_TYPE.match(source_type) else ""
     return f"case when {finite}{col} = trunc({col}) then try_cast({col} as bigint) end"

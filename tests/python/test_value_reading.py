@@ -8,13 +8,16 @@ one-call wrappers); the workbook case is also built by a real `dbt build` down t
 from __future__ import annotations
 
 import codecs
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-from conftest import Build, run_dbt
+from conftest import ROOT, Build, run_dbt
 from customer_segments.ingest import InputError, input_options, load_transactions, rejected_transactions
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
@@ -135,6 +138,16 @@ def test_a_typed_zoned_timestamp_is_stored_in_utc(tmp_path):
     assert read(path, con)["invoiced_at"].tolist() == [pd.Timestamp("2011-01-05 09:00")]
 
 
+def test_explicit_zoned_formats_are_stored_in_utc(tmp_path):
+    path = write_csv(tmp_path / "zoned.csv", line("1", date="2011-01-05 10:00+0100"), line("2", date="2011-01-05 10:00"))
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Asia/Tokyo'")
+    loaded = read(path, con, date_formats=["%Y-%m-%d %H:%M%z"])
+    assert loaded["invoiced_at"].iloc[0] == pd.Timestamp("2011-01-05 09:00")
+    # Used as given: a value without a zone does not fit the one format.
+    assert "InvoiceDate '2011-01-05 10:00' is not a date in any of the formats %Y-%m-%d %H:%M%z" == loaded["parse_error"].iloc[1]
+
+
 def test_mixing_zoned_and_unzoned_date_formats_is_refused():
     with pytest.raises(InputError, match=r"var date_formats: either every format has a zone \(%z\) or none has"):
         input_options("lines.csv", date_formats=["%Y-%m-%d %H:%M%z", "%Y-%m-%d %H:%M"])
@@ -228,6 +241,24 @@ def test_utf16_and_byte_order_marks_are_read_with_their_rejects(tmp_path, name, 
     assert loaded["invoice_no"].tolist() == ["1", "3"]  # the header's first name is InvoiceNo, not "\ufeffInvoiceNo"
     assert [float(p) for p in loaded["unit_price"]] == [2.55, 2.55]
     assert loaded["parse_error"].isna().all()
+
+
+def test_bytes_that_are_not_utf16_stop_the_build(tmp_path):
+    path = tmp_path / "broken_utf16.csv"
+    # A lone high surrogate (0xD800) followed by a letter is not utf-16.
+    path.write_bytes(codecs.BOM_UTF16_LE + HEADER.encode("utf-16-le") + b"\x00\xd8a\x00\n\x00")
+    with pytest.raises(InputError, match=r"broken_utf16\.csv: cannot be read as utf-16 text"):
+        read(path)
+
+
+def test_the_utf8_copy_of_a_utf16_file_is_removed_when_the_process_exits(tmp_path):
+    path = tmp_path / "lines.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + UTF16_TEXT.encode("utf-16-le"))
+    script = ("import sys; from customer_segments.ingest import utf8_copy; "
+              "copy = utf8_copy(sys.argv[1]); print(copy); assert open(copy, encoding='utf-8').read().startswith('InvoiceNo')")
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "python")})
+    assert result.stdout.strip().endswith(".csv") and not Path(result.stdout.strip()).exists()
 
 
 # ---------------------------------------------------------------- every sheet of a workbook
