@@ -345,3 +345,24 @@ def test_workbook_build_accounts_for_every_line_per_sheet(tmp_path):
     # The staged line keeps its first copy's row id (sheet 2010); the copy in sheet 2011 is the one counted.
     assert build.query("select line_id, source_line_count from stg_retail__invoice_lines order by line_id") == [
         (1, 2), (2, 1), (3, 1), (4, 1), (5, 1)]
+
+
+def test_the_real_data_reads_the_same_from_its_uci_text_form(real_data, tmp_path):
+    """The real file's lines written as the UCI original's CSV (`12/1/2010 8:26`, ids as 17850.0) read
+    exactly as from the parquet: the day/month order found is month first, and no value changes."""
+    con = duckdb.connect()
+    text = tmp_path / "online_retail.csv"
+    con.execute("copy (select * replace (strftime(InvoiceDate, '%-m/%-d/%Y %-H:%M') as InvoiceDate) "
+                "from read_parquet($path)) to $text (header)", {"path": str(real_data), "text": str(text)})
+    assert con.execute("select InvoiceDate from read_csv($text) limit 1", {"text": str(text)}).fetchone() == (
+        "12/1/2010 8:26",)
+    from_parquet = load_transactions(con, str(real_data))
+    from_text = load_transactions(con, str(text))
+    columns = "invoice_no, stock_code, description, quantity, invoiced_at, unit_price, customer_id, country, parse_error"
+    differing = con.execute(
+        f"select count(*) from (select source_line_number, {columns} from from_parquet) as p "
+        f"full join (select source_line_number - 1 as source_line_number, {columns} from from_text) as t "
+        f"using (source_line_number) where ({', '.join('p.' + c for c in columns.split(', '))}) "
+        f"is distinct from ({', '.join('t.' + c for c in columns.split(', '))})").fetchone()[0]
+    assert differing == 0
+    assert con.execute("select count(*) from from_text").fetchone()[0] == 541_909
