@@ -9,7 +9,6 @@ lines as (
 
 ),
 
--- Where each line was read (source_name), by its row id; the staged lines keep the first copy's id.
 input_lines as (
 
     select * from {{ ref('base_retail__invoice_lines') }}
@@ -39,9 +38,51 @@ outcomes as (
 
 ),
 
+-- The reader numbers the lines of each source (file or sheet) with consecutive row ids, one source
+-- after another: so a staged line's source is found from its id (a staged line keeps its first copy's
+-- id) by a range join on this one-row-per-source table, not a join of every line with every line.
 sources as (
 
-    select source_name from input_lines
+    select
+        source_name,
+        min(source_row_id) as first_row_id,
+        max(source_row_id) as last_row_id,
+        count(*) as input_lines,
+        sum(quantity * unit_price) as line_value
+
+    from input_lines
+    group by source_name
+
+),
+
+staged_lines as (
+
+    select
+        sources.source_name,
+        lines.line_status,
+        lines.line_value
+
+    from lines
+    inner join sources
+        on lines.line_id between sources.first_row_id and sources.last_row_id
+
+),
+
+staged_totals as (
+
+    select
+        source_name,
+        count(*) as staged_lines,
+        sum(line_value) as line_value
+
+    from staged_lines
+    group by source_name
+
+),
+
+source_names as (
+
+    select source_name from sources
     union
     select source_name from rejected_lines
 
@@ -50,30 +91,27 @@ sources as (
 counted as (
 
     select
-        input_lines.source_name,
-        lines.line_status as outcome,
+        source_name,
+        line_status as outcome,
         count(*) as input_lines,
-        sum(lines.line_value) as line_value
+        sum(line_value) as line_value
 
-    from lines
-    inner join input_lines
-        on lines.line_id = input_lines.source_row_id
+    from staged_lines
     group by all
 
     union all
 
-    -- A duplicate copy is an input line that did not become a staged line: counted where it was read,
-    -- so a sheet that repeats another is all duplicate copies.
+    -- The duplicate copies of a source are its input lines that did not become a staged line: counted
+    -- where they were read, so a sheet that repeats another is all duplicate copies.
     select
-        input_lines.source_name,
+        sources.source_name,
         'duplicate_copy' as outcome,
-        count(*) as input_lines,
-        sum(input_lines.quantity * input_lines.unit_price) as line_value
+        sources.input_lines - coalesce(staged_totals.staged_lines, 0) as input_lines,
+        coalesce(sources.line_value, 0) - coalesce(staged_totals.line_value, 0) as line_value
 
-    from input_lines
-    anti join lines
-        on input_lines.source_row_id = lines.line_id
-    group by all
+    from sources
+    left join staged_totals
+        on sources.source_name = staged_totals.source_name
 
     union all
 
@@ -91,17 +129,17 @@ counted as (
 accounted as (
 
     select
-        sources.source_name,
+        source_names.source_name,
         outcomes.outcome,
         outcomes.is_kept,
         outcomes.explanation,
         coalesce(counted.input_lines, 0)::bigint as input_lines,
         coalesce(counted.line_value, 0)::decimal(18, 3) as line_value
 
-    from sources
+    from source_names
     cross join outcomes
     left join counted
-        on sources.source_name = counted.source_name
+        on source_names.source_name = counted.source_name
         and outcomes.outcome = counted.outcome
 
 )

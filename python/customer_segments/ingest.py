@@ -754,15 +754,17 @@ def transactions_sql(
         + ", ".join(selects)
         + f", {parse_error} as parse_error from {source}"
     )
-    # Each value fits its type, but their product may not fit the money type every sum uses.
-    line_value = (
-        f"case when abs(quantity * unit_price) > {MONEY_LIMIT} then "
+    # Each value fits its type, but their product may not fit the money type every sum uses: the line
+    # is rejected, and its price left NULL so that no sum of line values (the accounting's) overflows.
+    beyond = f"abs(quantity * unit_price) > {MONEY_LIMIT}"
+    line_value_error = (
+        f"case when {beyond} then "
         f"{_literal('line value ' + (resolved['quantity'] or '') + ' x ' + (resolved['unit_price'] or '') + ' = ')} "
         f"|| cast(quantity * unit_price as varchar) || ' is beyond DECIMAL(18,3)' end"
     )
     sql = (
-        f"select * exclude (parse_error), nullif(concat_ws('; ', parse_error, {line_value}), '') as parse_error "
-        f"from ({values})"
+        f"select * replace (case when {beyond} then null else unit_price end as unit_price, "
+        f"nullif(concat_ws('; ', parse_error, {line_value_error}), '') as parse_error) from ({values})"
     )
     return sql, params
 

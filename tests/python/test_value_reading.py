@@ -177,6 +177,7 @@ def test_non_finite_and_overflowing_text_numbers_are_per_line_errors(tmp_path):
     ]
     # Each value fits, their product does not fit the money type: rejected, not a crash in a later sum.
     assert found[10] == "line value Quantity x UnitPrice = 99999999000000000000.000 is beyond DECIMAL(18,3)"
+    assert pd.isna(loaded["unit_price"].iloc[10])  # so no sum of line values overflows
     # The largest bigint is read exactly, not through a rounding double.
     assert found[11:] == [None, None, None]
     assert loaded["quantity"].tolist()[11:] == [9223372036854775807, 2, 1000]
@@ -270,10 +271,11 @@ def workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> Path:
     return path
 
 
-def uci_sheet(invoices: list[str], quantities: list[object]) -> pd.DataFrame:
+def uci_sheet(invoices: list[str], quantities: list[object], prices: list[float] | None = None) -> pd.DataFrame:
     n = len(invoices)
     return pd.DataFrame({"InvoiceNo": invoices, "StockCode": ["85123A"] * n, "Description": ["HEART"] * n,
-                         "Quantity": quantities, "InvoiceDate": ["2011-01-05 10:00"] * n, "UnitPrice": [2.55] * n,
+                         "Quantity": quantities, "InvoiceDate": ["2011-01-05 10:00"] * n,
+                         "UnitPrice": prices or [2.55] * n,
                          "CustomerID": [17850] * n, "Country": ["United Kingdom"] * n})
 
 
@@ -319,11 +321,13 @@ def test_a_sheet_without_a_usable_header_beside_usable_ones_stops_the_build(tmp_
 @pytest.mark.dbt
 def test_workbook_build_accounts_for_every_line_per_sheet(tmp_path):
     """One real build down to line_accounting: sheet names in the accounting and the lines, row ids unique
-    across sheets, and a sheet that repeats a line of another counted as that sheet's duplicate copy."""
+    across sheets, a sheet that repeats a line of another counted as that sheet's duplicate copy, and
+    lines with a non-finite quantity or a line value beyond DECIMAL(18,3) accounted, not a crash."""
     repeated = uci_sheet(["536365"], [6]).rename(columns={"InvoiceNo": "Invoice", "UnitPrice": "Price",
                                                           "CustomerID": "Customer ID"})
     path = workbook(tmp_path / "shop's workbook.xlsx", {
-        "2010": uci_sheet(["536365", "536366", "536367"], [6, 2, "inf"]),
+        "2010": uci_sheet(["536365", "536366", "536367", "536368"], [6, 2, "inf", 1_000_000_000_000],
+                          [2.55, 2.55, 2.55, 99_999_999]),
         "2011": pd.concat([online_retail_ii_sheet(["540001", "540002"]), repeated], ignore_index=True),
     })
     result = run_dbt(["build", "--select", "+line_accounting", "--indirect-selection", "cautious"], tmp_path / "lines.duckdb", tmp_path,
@@ -332,19 +336,20 @@ def test_workbook_build_accounts_for_every_line_per_sheet(tmp_path):
     build = Build(tmp_path / "lines.duckdb", path, result.returncode, result.stdout)
     sheet_2010, sheet_2011 = f"{path} [2010]", f"{path} [2011]"
     accounted = build.query("select source_name, outcome, input_lines from line_accounting where input_lines > 0 order by all")
-    assert accounted == [(sheet_2010, "purchase", 2), (sheet_2010, "unparseable", 1),
+    assert accounted == [(sheet_2010, "purchase", 2), (sheet_2010, "unparseable", 2),
                          (sheet_2011, "duplicate_copy", 1), (sheet_2011, "purchase", 2)]
     # Every outcome is listed for every sheet, with zeros.
     assert build.scalar("select count(*) from line_accounting") == 2 * build.scalar(
         "select count(distinct outcome) from line_accounting")
     lines = build.query("select source_name, source_line_number, source_row_id, parse_error "
                         "from base_retail__invoice_lines order by source_row_id")
-    assert [row[:3] for row in lines] == [(sheet_2010, 2, 1), (sheet_2010, 3, 2), (sheet_2010, 4, 3),
-                                          (sheet_2011, 2, 4), (sheet_2011, 3, 5), (sheet_2011, 4, 6)]
+    assert [row[:3] for row in lines] == [(sheet_2010, 2, 1), (sheet_2010, 3, 2), (sheet_2010, 4, 3), (sheet_2010, 5, 4),
+                                          (sheet_2011, 2, 5), (sheet_2011, 3, 6), (sheet_2011, 4, 7)]
     assert lines[2][3] == "Quantity 'inf' is not a whole number within the 64-bit integer range"
+    assert lines[3][3].startswith("line value Quantity x UnitPrice = ")
     # The staged line keeps its first copy's row id (sheet 2010); the copy in sheet 2011 is the one counted.
     assert build.query("select line_id, source_line_count from stg_retail__invoice_lines order by line_id") == [
-        (1, 2), (2, 1), (3, 1), (4, 1), (5, 1)]
+        (1, 2), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)]
 
 
 def test_the_real_data_reads_the_same_from_its_uci_text_form(real_data, tmp_path):
