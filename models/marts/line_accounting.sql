@@ -1,11 +1,17 @@
--- One row per outcome: what became of every input line. The input lines add up to the file's lines
--- (for CSV: its rows after the header, loaded or rejected).
+-- One row per source (file, or sheet of a workbook) and outcome: what became of every input line. The
+-- input lines add up to the file's lines (for CSV: its rows after the header, loaded or rejected).
 
 with
 
 lines as (
 
     select * from {{ ref('stg_retail__invoice_lines') }}
+
+),
+
+input_lines as (
+
+    select * from {{ ref('base_retail__invoice_lines') }}
 
 ),
 
@@ -32,48 +38,109 @@ outcomes as (
 
 ),
 
+-- The reader numbers the lines of each source (file or sheet) with consecutive row ids, one source
+-- after another: so a staged line's source is found from its id (a staged line keeps its first copy's
+-- id) by a range join on this one-row-per-source table, not a join of every line with every line.
+sources as (
+
+    select
+        source_name,
+        min(source_row_id) as first_row_id,
+        max(source_row_id) as last_row_id,
+        count(*) as input_lines,
+        sum(quantity * unit_price) as line_value
+
+    from input_lines
+    group by source_name
+
+),
+
+staged_lines as (
+
+    select
+        sources.source_name,
+        lines.line_status,
+        lines.line_value
+
+    from lines
+    inner join sources
+        on lines.line_id between sources.first_row_id and sources.last_row_id
+
+),
+
+staged_totals as (
+
+    select
+        source_name,
+        count(*) as staged_lines,
+        sum(line_value) as line_value
+
+    from staged_lines
+    group by source_name
+
+),
+
+source_names as (
+
+    select source_name from sources
+    union
+    select source_name from rejected_lines
+
+),
+
 counted as (
 
     select
+        source_name,
         line_status as outcome,
-        sum(1) as input_lines,
+        count(*) as input_lines,
         sum(line_value) as line_value
 
-    from lines
-    group by line_status
+    from staged_lines
+    group by all
 
     union all
 
+    -- The duplicate copies of a source are its input lines that did not become a staged line: counted
+    -- where they were read, so a sheet that repeats another is all duplicate copies.
     select
+        sources.source_name,
         'duplicate_copy' as outcome,
-        sum(duplicate_count) as input_lines,
-        sum(duplicate_count * line_value) as line_value
+        sources.input_lines - coalesce(staged_totals.staged_lines, 0) as input_lines,
+        coalesce(sources.line_value, 0) - coalesce(staged_totals.line_value, 0) as line_value
 
-    from lines
+    from sources
+    left join staged_totals
+        on sources.source_name = staged_totals.source_name
 
     union all
 
     select
+        source_name,
         'rejected' as outcome,
         count(*) as input_lines,
         cast(null as decimal(18, 3)) as line_value
 
     from rejected_lines
+    group by all
 
 ),
 
 accounted as (
 
     select
+        source_names.source_name,
         outcomes.outcome,
         outcomes.is_kept,
         outcomes.explanation,
         coalesce(counted.input_lines, 0)::bigint as input_lines,
         coalesce(counted.line_value, 0)::decimal(18, 3) as line_value
 
-    from outcomes
+    from source_names
+    cross join outcomes
     left join counted
-        on outcomes.outcome = counted.outcome
+        on source_names.source_name = counted.source_name
+        and outcomes.outcome = counted.outcome
 
 )
 
@@ -82,4 +149,4 @@ select
     input_lines / sum(input_lines) over () as share_of_input_lines
 
 from accounted
-order by is_kept desc, input_lines desc
+order by source_name, is_kept desc, input_lines desc, outcome

@@ -17,4 +17,7 @@ def model(dbt, session):
         date_formats=settings["date_formats"],
         csv_encoding=settings["csv_encoding"],
         csv_delimiter=settings["csv_delimiter"],
+        decimal_separator=settings["decimal_separator"],
+        # The CSV's malformed rows, already found by that model: the file is not scanned for them again.
+        rejected=dbt.ref("base_retail__rejected_lines"),
     )

@@ -17,4 +17,5 @@ def model(dbt, session):
         date_formats=settings["date_formats"],
         csv_encoding=settings["csv_encoding"],
         csv_delimiter=settings["csv_delimiter"],
+        decimal_separator=settings["decimal_separator"],
     )

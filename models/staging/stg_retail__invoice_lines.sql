@@ -35,7 +35,7 @@ single_lines as (
 
     select
         {{ read_columns }},
-        source_line_number,
+        source_row_id,
         1 as source_line_count
 
     from source
@@ -48,7 +48,7 @@ repeated_lines as (
 
     select
         {{ read_columns }},
-        min(source_line_number) as source_line_number,
+        min(source_row_id) as source_row_id,
         count(*) as source_line_count
 
     from source
@@ -70,7 +70,7 @@ renamed as (
 
     select
         ---------- ids
-        source_line_number as line_id,
+        source_row_id as line_id,
         trim(invoice_no) as invoice_no,
         upper(trim(stock_code)) as stock_code,
         customer_id,

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 NUMBER_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 WHOLE_PATTERN = re.compile(r"[0-9]+")
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-#: CSV encodings read, by the names accepted; "auto" picks utf-8 unless the file is not valid utf-8.
+#: CSV encodings read, by the names accepted; "auto" picks utf-16 after a utf-16 byte-order mark, else
+#: utf-8 unless the file holds bytes that are not utf-8 (then latin-1).
 CSV_ENCODINGS = {"auto": "auto", "utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
                  "iso-8859-1": "latin-1", "utf-16": "utf-16"}
 #: Texts that mean "not set" when dbt renders an empty or null var.

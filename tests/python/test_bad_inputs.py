@@ -24,7 +24,8 @@ PLAYBOOK = Path(__file__).resolve().parents[2] / "seeds" / "segment_playbook.csv
 
 
 def good_line(i: int) -> str:
-    return f"{536365 + i},8512{i % 10}A,HEART NO {i},{i + 1},12/1/2010 8:{i % 60:02d},2.55,{17850 + i % 3},United Kingdom\n"
+    # Day 13 and later: the date reads month first only, as in the UCI original.
+    return f"{536365 + i},8512{i % 10}A,HEART NO {i},{i + 1},12/{13 + i % 15}/2010 8:{i % 60:02d},2.55,{17850 + i % 3},United Kingdom\n"
 
 
 def read(path: Path, **kwargs) -> pd.DataFrame:
@@ -39,10 +40,10 @@ def rejects(path: Path, **kwargs) -> pd.DataFrame:
 
 def test_malformed_csv_rows_are_rejected_with_line_text_and_reason_and_nothing_is_lost(tmp_path):
     lines = [good_line(i) for i in range(30)]
-    lines[4] = "536369,85129A,HEART,5,12/1/2010 8:04,2.55,17851,United Kingdom,EXTRA\n"  # file line 6
+    lines[4] = "536369,85129A,HEART,5,12/13/2010 8:04,2.55,17851,United Kingdom,EXTRA\n"  # file line 6
     lines[10] = "536375,85125A,HEART,11\n"  # file line 12
-    lines[11] = "536376,85126A,HEART,12,12/1/2010 8:11,2.55,17852,United Kingdom\n"  # kept
-    lines[29] = '536394,85124A,"HEART,30,12/1/2010 8:29,2.55,17850,United Kingdom\n'  # file line 31
+    lines[11] = "536376,85126A,HEART,12,12/13/2010 8:11,2.55,17852,United Kingdom\n"  # kept
+    lines[29] = '536394,85124A,"HEART,30,12/13/2010 8:29,2.55,17850,United Kingdom\n'  # file line 31
     path = tmp_path / "broken_rows.csv"
     path.write_text(HEADER + "".join(lines), encoding="utf-8")
 
@@ -68,14 +69,14 @@ def test_parquet_and_xlsx_have_no_rejects(tmp_path):
     frame.to_excel(tmp_path / "lines.xlsx", index=False)
     for name in ("lines.parquet", "lines.xlsx"):
         assert rejects(tmp_path / name).empty
-        assert list(rejects(tmp_path / name).columns) == ["file_path", "line_number", "raw_text", "reject_type", "reason"]
+        assert list(rejects(tmp_path / name).columns) == ["file_path", "source_name", "line_number", "raw_text", "reject_type", "reason"]
 
 
 # ---------------------------------------------------------------- encodings, dialects, formats
 
 def test_latin1_pound_signs_are_detected_and_parsed(tmp_path):
     path = tmp_path / "windows_export.csv"
-    path.write_bytes((HEADER + "536365,85123A,CAFÉ MUG,6,12/1/2010 8:26,£2.55,17850,United Kingdom\n"
+    path.write_bytes((HEADER + "536365,85123A,CAFÉ MUG,6,12/13/2010 8:26,£2.55,17850,United Kingdom\n"
                       + good_line(1)).encode("latin-1"))
     loaded = read(path)
     assert [float(p) for p in loaded["unit_price"]] == [2.55, 2.55]
@@ -111,11 +112,11 @@ def test_column_map_var_as_json_text_maps_user_names(tmp_path):
 def test_excel_export_with_uci_text_dates(tmp_path):
     path = tmp_path / "export.xlsx"
     pd.DataFrame({"Invoice": ["536365", "C536366"], "StockCode": ["85123A", "85123A"], "Quantity": [6, -2],
-                  "InvoiceDate": ["12/1/2010 8:26", "12/1/2010 9:01"], "Price": ["£2.55", "2.55"],
+                  "InvoiceDate": ["12/1/2010 8:26", "12/13/2010 9:01"], "Price": ["£2.55", "2.55"],
                   "Customer ID": [17850, 17850]}).to_excel(path, index=False)
     with pytest.warns(UserWarning, match=r"export\.xlsx: optional columns \['description', 'country'\] absent"):
         loaded = read(path)
-    assert loaded["invoiced_at"].tolist() == [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2010-12-01 09:01")]
+    assert loaded["invoiced_at"].tolist() == [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2010-12-13 09:01")]
     assert loaded["source_line_number"].tolist() == [2, 3]
     assert [float(p) for p in loaded["unit_price"]] == [2.55, 2.55]
 

@@ -32,10 +32,11 @@ def test_parquet_is_read_into_canonical_typed_columns(tmp_path):
     uci_frame().to_parquet(path)
     lines = read(path)
     assert list(lines.columns) == [
-        "source_line_number", "invoice_no", "stock_code", "description", "quantity",
+        "source_name", "source_line_number", "source_row_id", "invoice_no", "stock_code", "description", "quantity",
         "invoiced_at", "unit_price", "customer_id", "country", "parse_error",
     ]
-    assert lines["source_line_number"].tolist() == [1, 2, 3]
+    assert lines["source_line_number"].tolist() == [1, 2, 3] == lines["source_row_id"].tolist()
+    assert (lines["source_name"] == str(path)).all()
     assert lines["customer_id"].tolist()[:2] == [17850, 14527]
     assert pd.isna(lines["customer_id"].iloc[2])
     assert float(lines["unit_price"].iloc[0]) == 2.55
@@ -47,14 +48,17 @@ def test_csv_with_uci_original_dates_and_pound_signs(tmp_path):
     path.write_text(
         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
         "536365,85123A,HEART,6,12/1/2010 8:26,£2.55,17850,United Kingdom\n"
-        "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850.0,United Kingdom\n",
+        "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850.0,United Kingdom\n"
+        "536367,22633,HAND WARMER,6,12/13/2010 8:28,1.85,17850.0,United Kingdom\n",
         encoding="utf-8",
     )
     lines = read(path)
-    assert lines["invoiced_at"].tolist() == [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2010-12-01 08:28")]
-    assert [float(p) for p in lines["unit_price"]] == [2.55, 1.85]
-    assert lines["customer_id"].tolist() == [17850, 17850]
-    assert lines["source_line_number"].tolist() == [2, 3]  # line 1 is the header
+    # 12/13/2010 can only be month first, so 12/1/2010 is 1 December (as in the UCI original).
+    assert lines["invoiced_at"].tolist() == [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2010-12-01 08:28"),
+                                             pd.Timestamp("2010-12-13 08:28")]
+    assert [float(p) for p in lines["unit_price"]] == [2.55, 1.85, 1.85]
+    assert lines["customer_id"].tolist() == [17850, 17850, 17850]
+    assert lines["source_line_number"].tolist() == [2, 3, 4]  # line 1 is the header
 
 
 def test_unparseable_values_are_kept_with_a_reason_naming_column_and_value(tmp_path):
@@ -78,6 +82,7 @@ def test_xlsx_is_read(tmp_path):
     assert lines["invoice_no"].tolist() == ["536365", "C536379", "536414"]
     assert lines["quantity"].tolist() == [6, -1, 56]
     assert lines["source_line_number"].tolist() == [2, 3, 4]
+    assert (lines["source_name"] == f"{path} [Sheet1]").all()
     assert lines["parse_error"].isna().all()
 
 

@@ -158,7 +158,7 @@ def test_a_quote_in_the_cancellation_marker_stays_inside_its_literal(compiled_sq
         "(2, 'x''--1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), 7, 'UK', null), "
         "(3, 'X1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), 7, 'UK', null), "
         "(4, 'C1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), 7, 'UK', null)"
-        ") as t (source_line_number, invoice_no, stock_code, description, quantity, invoiced_at, unit_price, "
+        ") as t (source_row_id, invoice_no, stock_code, description, quantity, invoiced_at, unit_price, "
         "customer_id, country, parse_error)"
     )
     statuses = dict(con.execute(f"select invoice_no, line_status from ({compiled_sql['staging']})").fetchall())
