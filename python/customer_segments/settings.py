@@ -178,7 +178,7 @@ def describe(var: Var) -> str:
     return {
         "flag": "true or false",
         "date": "a date written YYYY-MM-DD" + (" or empty" if var.optional else ""),
-        "choice": "one of " + ", ".join(var.choices),
+        "choice": "one of " + ", ".join(f"'{choice}'" for choice in var.choices),
         "path": "a file path" + (" or empty" if var.optional else ""),
         "delimiter": "one character other than a quote or a newline (\\t for tab)",
         "formats": "a list of strptime formats such as ['%d/%m/%Y %H:%M']",

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import ROOT, Build, run_dbt
 from customer_segments.ingest import InputError, input_options, load_transactions, rejected_transactions
+from customer_segments.settings import SettingsError
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 
@@ -65,7 +66,7 @@ def test_decimal_comma_prices_under_the_var(tmp_path):
 
 @pytest.mark.parametrize("value", [";", "comma", ",,", 1])
 def test_decimal_separator_var_is_checked(value):
-    with pytest.raises(InputError, match="var decimal_separator must be '.' or ','"):
+    with pytest.raises(SettingsError, match=r"^var decimal_separator must be one of '\.', ',', got "):
         input_options("lines.csv", decimal_separator=value)
 
 
