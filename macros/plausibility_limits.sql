@@ -1,0 +1,32 @@
+{#- The limits beyond which staging rejects a line as implausible (vars min_invoice_date,
+    max_invoice_date, max_quantity, max_unit_price, max_line_value). Each is checked here before it
+    reaches SQL: dates through date_var, numbers through bounded_number. -#}
+
+{#- The last plausible invoice date as a SQL date literal: var max_invoice_date, or the day the build
+    runs (UTC) when it is empty. -#}
+{% macro max_invoice_date() -%}
+    {%- set raw = var('max_invoice_date', '') | string | trim -%}
+    {%- if raw in ('', 'None', 'none') -%}
+        {%- set raw = run_started_at.strftime('%Y-%m-%d') -%}
+    {%- endif -%}
+    {{ date_var('max_invoice_date', raw) }}
+{%- endmacro %}
+
+{#- An upper bound of the values of a line, as a number literal, checked. The ceilings of the vars
+    keep every plausible line value within DECIMAL(18,3) with room for sums, so the exact money
+    downstream cannot overflow. -#}
+{% macro value_limit(name) -%}
+    {%- set bounds = {'max_quantity': (1, 10 ** 15), 'max_unit_price': (0.001, 10 ** 14), 'max_line_value': (0.001, 10 ** 14)}[name] -%}
+    {%- set raw = var(name) | string | trim -%}
+    {%- if name == 'max_quantity' and not modules.re.match('^[0-9]+$', raw) -%}
+        {{ exceptions.raise_compiler_error("var max_quantity must be a whole number from 1 to " ~ bounds[1] ~ ", got '" ~ raw ~ "'") }}
+    {%- endif -%}
+    {{ bounded_number(raw, 'var ' ~ name, bounds[0], bounds[1]) }}
+{%- endmacro %}
+
+{#- The limit as the text it was set to, for the reasons staging writes (quoted by sql_string, and only
+    after value_limit has checked it is a number). -#}
+{% macro value_limit_text(name) -%}
+    {%- set checked = value_limit(name) -%}
+    {{ sql_string(var(name) | string | trim) }}
+{%- endmacro %}
