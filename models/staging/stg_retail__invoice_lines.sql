@@ -1,7 +1,7 @@
 -- One row per distinct input line (copies that differ only in whitespace, case or number format are one
 -- line, kept once and counted), normalised, flagged, and with what becomes of it and why.
 
-{%- set line_columns = 'invoice_no, stock_code, description, country, quantity, invoiced_at, unit_price, customer_id, parse_error, is_non_merchandise' %}
+{%- set line_key = 'invoice_no, stock_code, description_key, country, quantity, invoiced_at, unit_price, customer_id, parse_error' %}
 {%- set marker = cancellation_marker() %}
 {%- set min_invoice_date = date_var('min_invoice_date') %}
 {%- set max_invoice_date = max_invoice_date() %}
@@ -24,7 +24,7 @@ non_merchandise_codes as (
 
 -- The text columns hold few distinct values (tens of thousands against 54 M lines at 100x the real
 -- data), so they are normalised once per value here rather than once per line: lower() and a regex
--- on every line, in each of the three reads below, would add about 20 s at 100x.
+-- on every line, in each of the three reads of `normalised` below, would add about 20 s at 100x.
 spellings as (
 
     select
@@ -38,30 +38,34 @@ spellings as (
 
 ),
 
--- Codes trimmed and upper-cased (the export mixes `85123a` and `85123A`); text trimmed with every run
--- of whitespace made one space, empty as NULL.
+-- Codes trimmed and upper-cased (the export mixes `85123a` and `85123A`), text trimmed, empty as NULL.
+-- The keys that decide whether two texts are the same also make every run of whitespace one space
+-- and fold the case.
 spelled as (
 
     select
         *,
         upper(trim(raw_stock_code)) as stock_code,
-        nullif(trim(regexp_replace(raw_description, '\s+', ' ', 'g')), '') as description_spelling,
-        nullif(trim(regexp_replace(raw_country, '\s+', ' ', 'g')), '') as country_spelling
+        nullif(trim(raw_description), '') as description,
+        lower(nullif(trim(regexp_replace(raw_description, '\s+', ' ', 'g')), '')) as description_key,
+        nullif(trim(regexp_replace(raw_country, '\s+', ' ', 'g')), '') as country_spelling,
+        lower(country_spelling) as country_key
 
     from spellings
 
 ),
 
--- One spelling per country whatever its case, and per product name of a code: the most frequent in
--- the data, ties to the smallest text, so that the choice does not depend on row order and one
--- country is one value downstream.
+-- One spelling per country key, and per product-name key of a code: the most frequent in the data,
+-- ties to the smallest text, so that the choice does not depend on row order. Every line shows its
+-- country's, so one country is one value downstream; a product name is shown as written unless the
+-- copies of one line disagree (see repeated_lines), which leaves the learned product categories alone.
 country_names as (
 
     select
-        lower(country_spelling) as country_key,
+        country_key,
         first(country_spelling order by source_lines desc, country_spelling) as country
 
-    from (select country_spelling, sum(source_lines) as source_lines from spelled group by all)
+    from (select country_key, country_spelling, sum(source_lines) as source_lines from spelled group by all)
     group by country_key
 
 ),
@@ -70,10 +74,10 @@ description_names as (
 
     select
         stock_code,
-        lower(description_spelling) as description_key,
-        first(description_spelling order by source_lines desc, description_spelling) as description
+        description_key,
+        first(description order by source_lines desc, description) as usual_description
 
-    from (select stock_code, description_spelling, sum(source_lines) as source_lines from spelled group by all)
+    from (select stock_code, description_key, description, sum(source_lines) as source_lines from spelled group by all)
     group by stock_code, description_key
 
 ),
@@ -93,32 +97,40 @@ stock_code_kinds as (
 
 ),
 
--- Each spelling as read -> the values staging shows for it.
+-- Each spelling as read -> the values staging compares and shows, named by a 64-bit hash of the
+-- spelling: joining the lines on one integer costs a third of joining them on three texts (and with
+-- texts DuckDB built its hash table on the 54 M lines). Two spellings sharing a hash stop the build
+-- here rather than be mixed up.
 line_attributes as (
 
     select
-        spelled.raw_stock_code,
-        spelled.raw_description,
-        spelled.raw_country,
+        case
+            when count(*) over (partition by hash(spelled.raw_stock_code, spelled.raw_description, spelled.raw_country)) = 1
+                then hash(spelled.raw_stock_code, spelled.raw_description, spelled.raw_country)
+            else error('two spellings of stock code, description and country share a 64-bit hash; '
+                       || 'stg_retail__invoice_lines cannot tell their lines apart')
+        end as spelling_hash,
         spelled.stock_code,
-        description_names.description,
+        spelled.description,
+        spelled.description_key,
+        description_names.usual_description,
         country_names.country,
         coalesce(stock_code_kinds.is_non_merchandise, false) as is_non_merchandise
 
     from spelled
     left join description_names
         on spelled.stock_code is not distinct from description_names.stock_code
-        and lower(spelled.description_spelling) is not distinct from description_names.description_key
+        and spelled.description_key is not distinct from description_names.description_key
     left join country_names
-        on lower(spelled.country_spelling) is not distinct from country_names.country_key
+        on spelled.country_key is not distinct from country_names.country_key
     left join stock_code_kinds
         on spelled.stock_code is not distinct from stock_code_kinds.stock_code
 
 ),
 
--- Every line in the values staging normalises; these decide whether two lines are the same. Invoice
--- numbers trimmed, the cancellation marker in upper case (`c536379` is `C536379`); numbers and
--- timestamps are typed values already (2.50 = 2.5, 6.0 = 6).
+-- Every line in the values staging normalises. Invoice numbers trimmed, the cancellation marker in
+-- upper case (`c536379` is `C536379`); numbers and timestamps are typed values already (2.50 = 2.5,
+-- 6.0 = 6, `2010-12-01 08:26:00` = `12/1/2010 8:26`).
 -- Read by three CTEs below: not materialized, as `source`.
 normalised as not materialized (
 
@@ -130,30 +142,31 @@ normalised as not materialized (
             else trim(source.invoice_no)
         end as invoice_no,
         line_attributes.stock_code,
-        line_attributes.description,
+        line_attributes.description_key,
         line_attributes.country,
         source.quantity,
         source.invoiced_at,
         source.unit_price,
         source.customer_id,
         source.parse_error,
+        line_attributes.description,
+        line_attributes.usual_description,
         line_attributes.is_non_merchandise
 
     from source
     inner join line_attributes
-        on source.stock_code is not distinct from line_attributes.raw_stock_code
-        and source.description is not distinct from line_attributes.raw_description
-        and source.country is not distinct from line_attributes.raw_country
+        on hash(source.stock_code, source.description, source.country) = line_attributes.spelling_hash
 
 ),
 
--- Copies are lines identical in every normalised column: keep the first, count the copies. Nearly
--- every line is unique, so only lines sharing a 64-bit hash of the whole normalised line are grouped
--- column by column (a hash collision merely sends two different lines to that exact comparison).
--- Grouping all 54 M lines by every column at 100x the real data spilled to disk and took twice as long.
+-- Two lines are the same when every one of these is: the one place that decides it. Keep the first,
+-- count the copies. Nearly every line is unique, so only lines sharing a 64-bit hash of the key are
+-- grouped column by column (a hash collision merely sends two different lines to that exact
+-- comparison). Grouping all 54 M lines by every column at 100x the real data spilled to disk and took
+-- twice as long.
 repeated_hashes as (
 
-    select hash({{ line_columns }}) as row_hash
+    select hash({{ line_key }}) as row_hash
 
     from normalised
     group by row_hash
@@ -164,27 +177,35 @@ repeated_hashes as (
 single_lines as (
 
     select
-        {{ line_columns }},
+        {{ line_key }},
+        description,
+        is_non_merchandise,
         source_line_number,
         1 as source_line_count
 
     from normalised
     anti join repeated_hashes
-        on hash({{ line_columns }}) = repeated_hashes.row_hash
+        on hash({{ line_key }}) = repeated_hashes.row_hash
 
 ),
 
+-- Copies written differently show the product's usual spelling, whatever their row order.
 repeated_lines as (
 
     select
-        {{ line_columns }},
+        {{ line_key }},
+        case
+            when min(description) = max(description) then min(description)
+            else any_value(usual_description)
+        end as description,
+        any_value(is_non_merchandise) as is_non_merchandise,
         min(source_line_number) as source_line_number,
         count(*) as source_line_count
 
     from normalised
     semi join repeated_hashes
-        on hash({{ line_columns }}) = repeated_hashes.row_hash
-    group by all
+        on hash({{ line_key }}) = repeated_hashes.row_hash
+    group by {{ line_key }}
 
 ),
 
