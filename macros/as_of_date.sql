@@ -1,11 +1,20 @@
-{#- The reference date for recency and tenure, as a SQL date expression.
-    var as_of_date (YYYY-MM-DD) when set; otherwise the day after the last invoice date in the data.
-    The var is parsed by date_var, so only a valid date ever reaches the SQL. -#}
-{% macro as_of_date() %}
+{#- var as_of_date (YYYY-MM-DD; default env SEGMENTS_AS_OF_DATE) as a SQL date literal, or nothing when
+    unset. The var is parsed by date_var, so only a valid date ever reaches the SQL. -#}
+{% macro as_of_date_setting() %}
     {%- set raw = var('as_of_date', env_var('SEGMENTS_AS_OF_DATE', '')) | string | trim -%}
-    {%- if raw in ('', 'None', 'none') -%}
-        (select cast(max(invoiced_at) as date) + 1 from {{ ref('stg_retail__invoice_lines') }})
-    {%- else -%}
+    {%- if raw not in ('', 'None', 'none') -%}
         {{ date_var('as_of_date', raw) }}
+    {%- endif -%}
+{% endmacro %}
+
+{#- The reference date for recency and tenure, as a SQL date expression: var as_of_date when set;
+    otherwise the day after the last plausible invoice date (a line dated 2099 is rejected by staging
+    as implausible_date and does not move anyone's recency). -#}
+{% macro as_of_date() %}
+    {%- set setting = as_of_date_setting() | trim -%}
+    {%- if setting -%}
+        {{ setting }}
+    {%- else -%}
+        (select cast(max(invoiced_at) as date) + 1 from {{ ref('stg_retail__invoice_lines') }} where not is_implausible_date)
     {%- endif -%}
 {% endmacro %}

@@ -26,9 +26,11 @@ outcomes as (
     select * from (values
         ('purchase', true, 'Purchase line used for spend and frequency'),
         ('cancellation', true, 'Cancellation line netted against the customer''s earlier purchases'),
-        ('duplicate_copy', false, 'Extra copy of a line identical in every column; one copy is kept'),
+        ('duplicate_copy', false, 'Extra copy of a line that is the same once staging normalises it (trim, case, number format); one copy is kept'),
         ('rejected', false, 'Not valid CSV (fields missing or extra, unterminated quote, bad bytes): not loaded, see base_retail__rejected_lines'),
         ('unparseable', false, 'A required value is missing or cannot be parsed (see parse_error)'),
+        ('implausible_date', false, 'Dated before var min_invoice_date, after var max_invoice_date, or not before var as_of_date when set (see status_reason)'),
+        ('implausible_value', false, 'Quantity, unit price or quantity x unit price beyond var max_quantity, max_unit_price or max_line_value (see status_reason); not summed in line_value'),
         ('missing_customer', false, 'No customer id: cannot be attributed to a customer'),
         ('non_merchandise', false, 'Postage, fee, discount, manual, voucher or bad-debt code'),
         ('stock_adjustment', false, 'Negative quantity on an invoice that is not a cancellation'),
@@ -60,7 +62,8 @@ staged_lines as (
     select
         sources.source_name,
         lines.line_status,
-        lines.line_value
+        lines.line_value,
+        lines.is_implausible_value
 
     from lines
     inner join sources
@@ -88,13 +91,15 @@ source_names as (
 
 ),
 
+-- Implausible values are left out of the sums: a few lines near the limits of BIGINT x DECIMAL(18,3)
+-- would overflow any total, and a sum dominated by one absurd line says nothing.
 counted as (
 
     select
         source_name,
         line_status as outcome,
         count(*) as input_lines,
-        sum(line_value) as line_value
+        sum(line_value) filter (where not is_implausible_value) as line_value
 
     from staged_lines
     group by all
@@ -119,7 +124,7 @@ counted as (
         source_name,
         'rejected' as outcome,
         count(*) as input_lines,
-        cast(null as decimal(18, 3)) as line_value
+        cast(null as decimal(38, 3)) as line_value
 
     from rejected_lines
     group by all
@@ -134,7 +139,7 @@ accounted as (
         outcomes.is_kept,
         outcomes.explanation,
         coalesce(counted.input_lines, 0)::bigint as input_lines,
-        coalesce(counted.line_value, 0)::decimal(18, 3) as line_value
+        coalesce(counted.line_value, 0)::decimal(38, 3) as line_value
 
     from source_names
     cross join outcomes

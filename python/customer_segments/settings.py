@@ -90,13 +90,13 @@ VARS: tuple[Var, ...] = (
     Var("max_invoice_date", "date", "", "lines dated after it are rejected as implausible; empty: the day the build runs",
         optional=True),
     _whole("max_quantity", 1_000_000, 1, 10**15, "lines with abs(quantity) above it are rejected"),
-    Var("max_unit_price", "number", 1_000_000, "lines with a unit price above it are rejected", low=0, high=1e15,
+    Var("max_unit_price", "number", 1_000_000, "lines with a unit price above it are rejected", low=0, high=1e14,
         low_open=True),
     Var("max_line_value", "number", 10_000_000, "lines with abs(quantity x unit price) above it are rejected", low=0,
-        high=1e15, low_open=True),
+        high=1e14, low_open=True),
     Var("max_rejected_share", "number", 0.05, "the build fails when more than this share of the lines is rejected",
         low=0, high=1),
-    Var("as_of_date", "date", "", "reference date for recency and tenure; empty: the day after the last invoice date",
+    Var("as_of_date", "date", "", "reference date for recency and tenure; empty: the day after the last plausible invoice date",
         optional=True, env="SEGMENTS_AS_OF_DATE"),
     # segmentation
     _whole("n_segments", "auto", 2, 20, "number of K-means segments: 'auto' (the rule of segment_k_selection) "

@@ -3,8 +3,11 @@
 The generated data set (the session's generated_build) is re-exported the way a shop's tooling might
 send it: CSV in latin-1 with `£` prices, the UCI original's `12/1/2010 8:26` dates, the shop's own
 column names (mapped by the column_map var), a handful of malformed rows, in a folder whose name holds
-a quote, and delivered twice (the file concatenated with itself). Every customer figure must come out
-exactly as from the clean parquet: nothing doubled, nothing lost, and every line accounted for.
+a quote, and delivered twice. The second copy differs only cosmetically, the way another export of the
+same lines does: padded and lower-cased text (invoice marker, stock code, description, country), runs
+of spaces, `2.550` for `2.55`, `6.0` for `6`, `17850.0` for `17850`, ISO dates, and its rows shuffled.
+Every customer figure must come out exactly as from the clean parquet: nothing doubled, nothing lost,
+the same countries, and every line accounted for.
 """
 
 from __future__ import annotations
@@ -30,12 +33,36 @@ MALFORMED = {
 }
 
 
+def padded(text: object, fold=str.lower) -> str:
+    """Text as another export might write it: case changed, spaces doubled, padded ('' stays blank)."""
+    return "" if pd.isna(text) else f"  {fold(text).replace(' ', '  ')} "
+
+
+def cosmetic_copy(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same lines, each value written differently but meaning the same, in another row order."""
+    def invoice(number: str) -> str:
+        return f" {number[0].lower()}{number[1:]} " if number[:1] in ("C", "c") else f" {number} "
+
+    copy = pd.DataFrame({
+        "InvoiceNo": frame["InvoiceNo"].map(invoice),
+        "StockCode": frame["StockCode"].map(lambda code: f"{code.lower()} "),
+        "Description": frame["Description"].map(padded),
+        "Quantity": frame["Quantity"].map(lambda q: f"{q}.0"),
+        "InvoiceDate": frame["InvoiceDate"].map(lambda t: f"{t:%Y-%m-%d %H:%M:%S}"),
+        "UnitPrice": frame["UnitPrice"].map(lambda p: f"£{p}0"),
+        "CustomerID": frame["CustomerID"].map(lambda c: "" if pd.isna(c) else f"{int(c)}.0"),
+        "Country": frame["Country"].map(padded),
+    })
+    return copy.sample(frac=1, random_state=7)
+
+
 @pytest.fixture(scope="module")
 def redelivered(tmp_path_factory, generated_data):
     folder = tmp_path_factory.mktemp("delivery") / "shop's export"
     folder.mkdir()
     path = folder / "invoice_lines.csv"
-    frame = pd.read_parquet(generated_data["invoice_lines"])
+    original = pd.read_parquet(generated_data["invoice_lines"])
+    frame = original.copy()
     frame["InvoiceDate"] = frame["InvoiceDate"].map(lambda t: f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}")
     frame["UnitPrice"] = frame["UnitPrice"].map(lambda p: f"£{p}")
     frame["CustomerID"] = frame["CustomerID"].astype("Int64")
@@ -44,7 +71,8 @@ def redelivered(tmp_path_factory, generated_data):
     first_copy = list(lines)
     for after, (text, _) in sorted(MALFORMED.items(), reverse=True):
         first_copy.insert(after, text + "\n")
-    path.write_bytes((header + "".join(first_copy) + "".join(lines)).encode("latin-1"))
+    second_copy = cosmetic_copy(original).rename(columns=SHOP_COLUMNS).to_csv(index=False, header=False, lineterminator="\n")
+    path.write_bytes((header + "".join(first_copy) + second_copy).encode("latin-1"))
     build = dbt_build(tmp_path_factory.mktemp("redelivered_build"), path, {"column_map": COLUMN_MAP})
     assert build.returncode == 0, build.output[-5000:]
     return build, len(lines)
@@ -56,6 +84,8 @@ def test_customer_marts_are_identical_to_the_clean_build(redelivered, generated_
                       ("segment_profiles", "segment_id")):
         assert build.query(f"select * from {mart} order by {key}") == generated_build.query(
             f"select * from {mart} order by {key}"), mart
+    assert build.query("select distinct country from stg_retail__invoice_lines order by 1") == generated_build.query(
+        "select distinct country from stg_retail__invoice_lines order by 1")
     # Line numbers differ between the files (header, inserted rows); the netting does not.
     columns = "invoice_no, customer_id, stock_code, cancelled_at, requested_quantity, matched_quantity, matched_value"
     assert build.query(f"select {columns} from cancellations order by all") == generated_build.query(
@@ -77,10 +107,16 @@ def test_every_line_of_the_delivery_is_accounted_for(redelivered, generated_buil
     accounted = dict(build.query("select outcome, input_lines from line_accounting"))
     assert sum(accounted.values()) == 2 * lines_per_copy + len(MALFORMED)
     clean = dict(generated_build.query("select outcome, input_lines from line_accounting"))
-    # The second copy is all duplicate copies; every other outcome is as in the clean build.
+    # The second copy is all duplicate copies, however it is written; every other outcome is as in the
+    # clean build, and so is the value of the copies (the second copy's value once more).
     assert accounted["duplicate_copy"] == clean["duplicate_copy"] + lines_per_copy
     assert {k: v for k, v in accounted.items() if k not in ("duplicate_copy", "rejected")} == {
         k: v for k, v in clean.items() if k not in ("duplicate_copy", "rejected")}
+    values = dict(build.query("select outcome, line_value from line_accounting"))
+    clean_values = dict(generated_build.query("select outcome, line_value from line_accounting"))
+    assert values["duplicate_copy"] == clean_values["duplicate_copy"] + sum(clean_values.values())
+    assert {k: v for k, v in values.items() if k != "duplicate_copy"} == {
+        k: v for k, v in clean_values.items() if k != "duplicate_copy"}
 
 
 def test_rejected_share_above_the_threshold_fails_the_build(redelivered, tmp_path):

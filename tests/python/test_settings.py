@@ -150,7 +150,8 @@ def test_every_var_read_anywhere_is_declared_and_build_settings_reads_them_all()
 
 def test_number_and_date_macros_use_the_declared_bounds():
     calls = 0
-    for path in [*MODEL_YAML, *(ROOT / "models").rglob("*.sql"), *(ROOT / "tests").rglob("*.sql")]:
+    for path in [*MODEL_YAML, *(ROOT / "models").rglob("*.sql"), *(ROOT / "macros").rglob("*.sql"),
+                 *(ROOT / "tests").rglob("*.sql")]:
         for name, low, high, whole in re.findall(r"number_var\('(\w+)', ([0-9.e]+), ([0-9.e]+)(, whole=true)?\)",
                                                  path.read_text()):
             var = BY_NAME[name]
