@@ -17,11 +17,11 @@
     DECIMAL(18,3) with room for sums, so the exact money downstream cannot overflow. -#}
 {% macro value_limit(name) -%}
     {%- if name == 'max_quantity' -%}
-        {{ number_var('max_quantity', 1, 1e15, whole=true) }}
+        {{ number_var('max_quantity', 1, 1000000000000000, whole=true) }}
     {%- elif name == 'max_unit_price' -%}
-        {{ number_var('max_unit_price', 0, 1e14) }}
+        {{ number_var('max_unit_price', 0, 100000000000000) }}
     {%- elif name == 'max_line_value' -%}
-        {{ number_var('max_line_value', 0, 1e14) }}
+        {{ number_var('max_line_value', 0, 100000000000000) }}
     {%- else -%}
         {{ exceptions.raise_compiler_error("value_limit: no limit named " ~ name) }}
     {%- endif -%}

@@ -92,8 +92,10 @@ netted as (
 
 )
 
+-- Cast: DuckDB 2 types the difference DECIMAL(19,3), DuckDB 1.x DECIMAL(18,3), and a stored view whose
+-- types differ from what the reader infers does not bind in the 1.x drivers inside BI tools.
 select
     *,
-    gross_value - cancelled_value as net_value
+    cast(gross_value - cancelled_value as decimal(18, 3)) as net_value
 
 from netted

@@ -458,8 +458,6 @@ def test_published_file_opens_with_the_duckdb_1x_reader(published_build):
     assert counts == {m: str(published_build.scalar(f"select count(*) from {m}")) for m in MARTS}
 
 
-@pytest.mark.xfail(strict=True, reason="int_invoice_lines_netted.net_value is DECIMAL(19,3) under DuckDB 2 and "
-                   "DECIMAL(18,3) under 1.x, so the stored view does not bind in 1.x; the model must cast it")
 def test_published_view_reads_with_the_duckdb_1x_reader(published_build):
     result = duckdb1(f"con = duckdb.connect({str(published_build.db_path)!r}, read_only=True)\n"
                      "print(con.execute('select count(*) from int_invoice_lines_netted').fetchone()[0])")
