@@ -54,7 +54,8 @@ OPTIONAL_COLUMNS = ("stock_code", "description", "country")
 #: anything), without countries every customer's country is this text, without descriptions no names.
 ABSENT_PLACEHOLDERS = {"stock_code": "(no stock code)", "description": None, "country": "(no country)"}
 #: ISO 8601 timestamps without a zone, tried in order for text dates (zoned ones: ZONED_ISO_PATTERN).
-ISO_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+ISO_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
+                    "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f")
 #: Slash dates, month first (the UCI original's `12/1/2010 8:26`) or day first. By default the reader
 #: picks one of the two for the whole column from the data (see :func:`day_month_order`).
 MONTH_FIRST_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
@@ -69,6 +70,9 @@ INTEGER_TYPE = re.compile(r"^U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?$")
 BIGINT_SAFE_TYPE = re.compile(r"^((TINY|SMALL|BIG)?INT(EGER)?|U(TINY|SMALL)INT|UINTEGER)$")
 FLOAT_TYPE = re.compile(r"^(DOUBLE|FLOAT|REAL)$")
 TEMPORAL_TYPE = re.compile(r"^(TIMESTAMP.*|DATE)$")
+#: A number written plainly: sign, digits, a decimal point, an exponent. DuckDB's own casts also read
+#: `6_0` as 60 and `2_5` as 25, which no export means: text is checked against this before a cast.
+NUMBER_TEXT = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 #: Money is exact: DECIMAL sums do not change with the thread count, double sums do.
 MONEY_TYPE = "DECIMAL(18,3)"
 #: The largest magnitude a DECIMAL(18,3) holds (a line value beyond it cannot be summed as money).
@@ -168,7 +172,6 @@ def resolve_columns(
     unknown = sorted(set(column_map) - set(COLUMN_ALIASES))
     if unknown:
         raise InputError(f"column mapping names unknown canonical columns {unknown}; known: {sorted(COLUMN_ALIASES)}")
-    by_normalised = {_normalise(c): c for c in present}
     resolved: dict[str, str | None] = {}
     for canonical, aliases in COLUMN_ALIASES.items():
         if canonical in column_map:
@@ -179,7 +182,16 @@ def resolve_columns(
                 )
             resolved[canonical] = wanted
             continue
-        match = next((by_normalised[a] for a in (_normalise(canonical), *aliases) if a in by_normalised), None)
+        names = (_normalise(canonical), *aliases)
+        candidates = [c for c in present if _normalise(c) in names]
+        if len(candidates) > 1:
+            # Two columns that could each hold it (`CustomerID` and `Customer ID`, `Price` and `UnitPrice`):
+            # taking either would be a guess.
+            raise InputError(
+                f"{path}: columns {candidates} could each be {canonical}; say which with column_map, "
+                f"e.g. --vars '{{column_map: {{{canonical}: \"{candidates[0]}\"}}}}'"
+            )
+        match = candidates[0] if candidates else None
         if match is None and canonical in REQUIRED_COLUMNS:
             raise InputError(
                 f"{path}: required column '{canonical}' not found (looked for {', '.join(aliases)}); "
@@ -212,7 +224,8 @@ def _whole_number(value: str) -> str:
     number = f"try_cast({value} as double)"
     return (
         f"case when regexp_full_match({value}, '[-+]?[0-9]+(\\.0*)?') then try_cast({value} as bigint) "
-        f"when isfinite({number}) and {number} = trunc({number}) and abs({number}) < {EXACT_DOUBLE_LIMIT} "
+        f"when regexp_full_match({value}, {_literal(NUMBER_TEXT)}) and isfinite({number}) "
+        f"and {number} = trunc({number}) and abs({number}) < {EXACT_DOUBLE_LIMIT} "
         f"then cast({number} as bigint) end"
     )
 
@@ -240,7 +253,7 @@ def _text_price(value: str, decimal_separator: str) -> str:
     else:
         grouped, plain = r"[-+]?\d{1,3}(\.\d{3})+(,\d*)?", f"replace(replace({text}, '.', ''), ',', '.')"
         number = f"case when regexp_full_match({text}, '{grouped}') or not contains({text}, '.') then {plain} end"
-    return f"try_cast({number} as {MONEY_TYPE})"
+    return f"case when regexp_full_match({number}, {_literal(NUMBER_TEXT)}) then try_cast({number} as {MONEY_TYPE}) end"
 
 
 def _text_timestamp(value: str, date_formats: tuple[str, ...], zoned_iso: bool) -> str:
@@ -327,7 +340,9 @@ def day_month_order(con: duckdb.DuckDBPyConnection, source: str, params: dict, c
         select
             min(value) filter (where month_first is not null and day_first is null) as month_first_only,
             min(value) filter (where day_first is not null and month_first is null) as day_first_only,
-            min(value) filter (where day_first is not null and month_first is not null) as either_way
+            -- An example whose two readings differ (03/04, not 01/01), when there is one.
+            first(value order by day_first = month_first, value)
+                filter (where day_first is not null and month_first is not null) as either_way
         from (select {values} as value, {month_first} as month_first, {day_first} as day_first from {source})
         """,
         params or None,
@@ -557,8 +572,11 @@ def rejected_lines(con: duckdb.DuckDBPyConnection, options: InputOptions) -> duc
     )
 
 
-#: Columns the readers add to the file's own: where each line came from.
+#: Columns the readers add to the file's own (where each line came from), by their output names. The
+#: readers name them with a prefix of ours, so that a file with its own `source_name` column (a
+#: marketplace export may have one) is not mistaken for them; a file column with that prefix is refused.
 SOURCE_COLUMNS = ("source_name", "source_line_number", "source_row_id")
+READER_PREFIX = "__segments_"
 
 
 def _workbook_frame(options: InputOptions):
@@ -604,11 +622,11 @@ def _workbook_frame(options: InputOptions):
     for sheet, (frame, resolved) in usable.items():
         part = pd.DataFrame({names[c]: frame[resolved[c]] if resolved[c] else ABSENT_PLACEHOLDERS[c] for c in present},
                             index=frame.index)
-        part.insert(0, "source_name", f"{path} [{sheet}]")
-        part.insert(1, "source_line_number", range(2, len(part) + 2))  # the header is line 1
+        part.insert(0, READER_PREFIX + "source_name", f"{path} [{sheet}]")
+        part.insert(1, READER_PREFIX + "source_line_number", range(2, len(part) + 2))  # the header is line 1
         parts.append(part.reset_index(drop=True))
     combined = pd.concat(parts, ignore_index=True)
-    combined.insert(2, "source_row_id", range(1, len(combined) + 1))
+    combined.insert(2, READER_PREFIX + "source_row_id", range(1, len(combined) + 1))
     return combined, names
 
 
@@ -620,9 +638,21 @@ def _read_source(
     path = options.path
     if suffix == ".parquet":
         # file_row_number is 0-based; line numbers are 1-based like an editor's.
+        try:
+            columns = [row[0].lower() for row in
+                       con.execute("describe select * from read_parquet($path)", {"path": path}).fetchall()]
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot be read as parquet: {exc}") from None
+        if "file_row_number" in columns:
+            # DuckDB cannot add its own file_row_number beside the file's: number the rows in reading order.
+            numbered = "(select *, row_number() over () - 1 as __segments_row from read_parquet($path))"
+        else:
+            numbered = "(select * exclude (file_row_number), file_row_number as __segments_row from read_parquet($path, file_row_number = true))"
+        # file_row_number is 0-based; line numbers are 1-based like an editor's.
         source = (
-            "(select * exclude (file_row_number), $path as source_name, file_row_number + 1 as source_line_number, "
-            "file_row_number + 1 as source_row_id from read_parquet($path, file_row_number = true))"
+            "(select * exclude (__segments_row), $path as __segments_source_name, "
+            "__segments_row + 1 as __segments_source_line_number, __segments_row + 1 as __segments_source_row_id "
+            f"from {numbered})"
         )
         return source, {"path": path}, options.column_map
     if suffix == ".csv":
@@ -636,8 +666,8 @@ def _read_source(
         # k + 1 (the header) + the rejected lines before it: reject j (in line order, at line L_j) has
         # L_j - 1 - j good rows before it, and an as-of join finds the last reject before row k.
         if not rejected_numbers:
-            source = (f"(select *, $path as source_name, row_number() over () + 1 as source_line_number, "
-                      f"row_number() over () as source_row_id from {reader})")
+            source = (f"(select *, $path as __segments_source_name, row_number() over () + 1 as __segments_source_line_number, "
+                      f"row_number() over () as __segments_source_row_id from {reader})")
             return source, params, options.column_map
         source = f"""(
             with good_rows as (
@@ -654,9 +684,9 @@ def _read_source(
             )
             select
                 good_rows.* exclude (good_row),
-                $path as source_name,
-                good_rows.good_row + 1 + coalesce(reject_steps.rejects_so_far, 0) as source_line_number,
-                good_rows.good_row as source_row_id
+                $path as __segments_source_name,
+                good_rows.good_row + 1 + coalesce(reject_steps.rejects_so_far, 0) as __segments_source_line_number,
+                good_rows.good_row as __segments_source_row_id
             from good_rows
             asof left join reject_steps
                 on good_rows.good_row > reject_steps.good_rows_before
@@ -686,7 +716,10 @@ def transactions_sql(
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot be read as {suffix.lstrip('.')}: {exc}") from None
     types = {row[0]: row[1].upper() for row in described}
-    present = [c for c in types if c not in SOURCE_COLUMNS]
+    present = [c for c in types if c not in {READER_PREFIX + name for name in SOURCE_COLUMNS}]
+    ours = [c for c in present if c.lower().startswith(READER_PREFIX)]
+    if ours:
+        raise InputError(f"{path}: columns {ours} start with {READER_PREFIX!r}, which the reader keeps for its own; rename them")
     resolved = resolve_columns(present, path, column_map)
     absent = [canonical for canonical, source_col in resolved.items() if source_col is None]
     if absent:
@@ -706,8 +739,9 @@ def transactions_sql(
             errors.append(error)
     parse_error = f"nullif(concat_ws('; ', {', '.join(errors)}), '')" if errors else "cast(null as varchar)"
     values = (
-        "select source_name, cast(source_line_number as bigint) as source_line_number, "
-        "cast(source_row_id as bigint) as source_row_id, "
+        f"select {READER_PREFIX}source_name as source_name, "
+        f"cast({READER_PREFIX}source_line_number as bigint) as source_line_number, "
+        f"cast({READER_PREFIX}source_row_id as bigint) as source_row_id, "
         + ", ".join(selects)
         + f", {parse_error} as parse_error from {source}"
     )

@@ -270,6 +270,24 @@ def publish_lock(published: Path, wait: bool = True) -> Iterator[None]:
         os.close(fd)
 
 
+def served_file(published: Path) -> Path:
+    """The file that readers of ``published`` open: a symlink's target. Replacing the link itself would
+    leave readers of the target on the old build, and the lock would be taken on another name."""
+    return Path(os.path.realpath(Path(published).absolute()))
+
+
+def _dbt_child_setup() -> None:
+    """Runs in the dbt child before it starts: files it creates are the owner's only (the working file
+    holds every customer's data), and it is sent SIGTERM if the publisher dies, even by SIGKILL (Linux),
+    so that no build goes on writing after the lock is released."""
+    os.umask(0o077)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+
 def _refuse_same_file(working: Path, published: Path) -> None:
     same = working.resolve() == published.resolve() or (
         working.exists() and published.exists() and os.path.samefile(working, published))
@@ -460,7 +478,7 @@ def publish_build(working: Path, published: Path, relations: Sequence[Relation] 
         ``.wal`` beside the served file; a process holding the served file read-write; a new file that
         does not read the same rows. The served file is then untouched and no temporary file is left.
     """
-    working, published = Path(working).absolute(), Path(published).absolute()
+    working, published = Path(working).absolute(), served_file(published)
     _refuse_same_file(working, published)
     if not working.is_file():
         raise PublishError(f"{working}: working database not found; run the build first")
@@ -519,7 +537,7 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
     waited for, temporary files are removed and the exit code is 128 + the signal number. Returns
     dbt's exit code, 2 for a refusal, 0 when published. dbt's output goes to this process's stdout/stderr.
     """
-    working, published = Path(working).absolute(), Path(published).absolute()
+    working, published = Path(working).absolute(), served_file(published)
     refuse_partial_build(dbt_args)
     _refuse_same_file(working, published)
     storage_version()
@@ -537,8 +555,11 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
         with publish_lock(published, wait):
             served_inode = published.stat().st_ino if published.exists() else None
             started = time.time()
+            if working.exists():
+                working.chmod(0o600)  # as _dbt_child_setup makes a new one: readers use the served file
             process = subprocess.Popen([dbt, "build", *dbt_args], cwd=project_dir,
-                                       env={**os.environ, "SEGMENTS_DB": str(working)}, start_new_session=True)
+                                       env={**os.environ, "SEGMENTS_DB": str(working)}, start_new_session=True,
+                                       preexec_fn=_dbt_child_setup)
             try:
                 returncode = process.wait()
             except Interrupted as interrupted:

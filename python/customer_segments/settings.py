@@ -96,7 +96,8 @@ VARS: tuple[Var, ...] = (
         high=1e14, low_open=True),
     Var("max_rejected_share", "number", 0.05, "the build fails when more than this share of the lines is rejected",
         low=0, high=1),
-    Var("as_of_date", "date", "", "reference date for recency and tenure; empty: the day after the last plausible invoice date",
+    Var("as_of_date", "date", "",
+        "reference date for recency and tenure; empty: the day after the last line neither unparseable nor implausible",
         optional=True, env="SEGMENTS_AS_OF_DATE"),
     # segmentation
     _whole("n_segments", "auto", 2, 20, "number of K-means segments: 'auto' (the rule of segment_k_selection) "

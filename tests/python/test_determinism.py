@@ -28,9 +28,10 @@ from conftest import DBT, ROOT, Build, dbt_build
 pytestmark = pytest.mark.dbt
 
 #: Columns that hold a line's position in its input file, and so differ between the two row orders:
-#: line_id and source_line_number (the staged line's first input line number, and the rejects' line).
+#: source_row_id (the reader's position over the whole input), source_line_number (the line within its
+#: file or sheet, and the rejects' line) and line_id (the staged line's first copy's source_row_id).
 #: No other column of the project is derived from file position.
-POSITION_COLUMNS = frozenset({"line_id", "source_line_number"})
+POSITION_COLUMNS = frozenset({"line_id", "source_line_number", "source_row_id"})
 #: Row order of the shuffled copy (any seed that reverses one of the planted pairs would do).
 SHUFFLE_SEED = 7
 
@@ -71,9 +72,10 @@ def two_row_orders(tmp_path_factory, generated_data) -> tuple[Build, Build, pd.D
     generated = pd.read_parquet(generated_data["invoice_lines"])
     lines = pd.concat([generated, planted_lines().astype(generated.dtypes.to_dict())], ignore_index=True)
     shuffled = lines.sample(frac=1, random_state=SHUFFLE_SEED).reset_index(drop=True)
+    # One path for both inputs, written in turn: the input's path is data too (source_name, build_settings).
+    path = work / "invoice_lines.parquet"
     builds = []
     for name, frame in (("file_order", lines), ("shuffled", shuffled)):
-        path = work / f"{name}.parquet"
         frame.to_parquet(path, index=False)
         build = dbt_build(work / name, path)
         assert build.returncode == 0, build.output[-5000:]

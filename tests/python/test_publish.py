@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -182,6 +183,7 @@ def test_reader_holding_the_file_neither_blocks_the_build_nor_loses_its_snapshot
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert republished["reader_alive"], "the reader should have held the file open through the publish"
     assert republished["first"] == [old, old]
+    assert stat.S_IMODE(republished["working"].stat().st_mode) == 0o600, "the working file is the owner's only"
     assert republished["seen"]["open_connection"] == old
     with duckdb.connect(str(republished["served"]), read_only=True) as con:
         new_count = con.execute("select count(*) from customer_segments").fetchone()[0]
@@ -269,6 +271,47 @@ def test_failed_build_leaves_the_published_file_byte_for_byte(served, generated_
     assert sha256(served) == before and served.stat().st_ino == inode
     assert sorted(p.name for p in served.parent.iterdir()) == [served.name, lock_path(served).name], \
         "no temporary file left behind"
+    # The working file dbt created holds every customer's data: the owner's only, whatever the umask.
+    assert stat.S_IMODE((tmp_path / "working.duckdb").stat().st_mode) == 0o600
+
+
+def test_a_killed_publisher_takes_dbt_with_it(served, generated_data, tmp_path):
+    """SIGKILL cannot be forwarded: dbt is told by the kernel (parent-death signal) and stops, so no build
+    goes on writing the working file once the lock is released."""
+    before = sha256(served)
+    publisher = subprocess.Popen(publish_command(tmp_path, served, generated_data["invoice_lines"]), cwd=ROOT,
+                                 env={**os.environ, "DO_NOT_TRACK": "1"}, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+    try:
+        assert publisher.stdout.readline(), "dbt printed nothing"
+        assert dbt_processes(tmp_path / "target"), "dbt should be running"
+        publisher.kill()
+        publisher.wait(timeout=60)
+    finally:
+        publisher.kill()
+        publisher.communicate()
+    deadline = time.monotonic() + 60
+    while dbt_processes(tmp_path / "target") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert dbt_processes(tmp_path / "target") == [], "dbt still runs after its publisher was killed"
+    assert sha256(served) == before
+
+
+def test_a_symlinked_published_path_replaces_the_file_it_points_to(published_build, generated_build, tmp_path):
+    target = tmp_path / "real" / "customer_segments.duckdb"
+    target.parent.mkdir()
+    shutil.copyfile(published_build.db_path, target)
+    link = tmp_path / "customer_segments.duckdb"
+    link.symlink_to(target)
+    inode = target.stat().st_ino
+    working = tmp_path / "working.duckdb"
+    shutil.copyfile(generated_build.db_path, working)
+    result = publish_build(working, link)
+    assert link.is_symlink() and link.resolve() == target.resolve() == result.path
+    assert target.stat().st_ino != inode, "the link's target is the file replaced"
+    assert lock_path(target).exists() and not lock_path(link).exists()
+    with duckdb.connect(str(link), read_only=True) as con:
+        assert con.execute("select count(*) from customer_segments").fetchone()[0] > 0
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

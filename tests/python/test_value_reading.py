@@ -372,3 +372,60 @@ def test_the_real_data_reads_the_same_from_its_uci_text_form(real_data, tmp_path
         f"is distinct from ({', '.join('t.' + c for c in columns.split(', '))})").fetchone()[0]
     assert differing == 0
     assert con.execute("select count(*) from from_text").fetchone()[0] == 541_909
+
+
+# ---------------------------------------------------------------- forms DuckDB's casts would read wrongly
+
+def test_digit_group_underscores_are_not_numbers(tmp_path):
+    """DuckDB casts `6_0` to 60 and `2_5` to 25; no export means that."""
+    path = write_csv(tmp_path / "underscores.csv", line("1", quantity="6_0"), line("2", price="2_5"),
+                     line("3", customer="178_50"), line("4", quantity="1e3"))
+    loaded = read(path)
+    assert [None if pd.isna(q) else int(q) for q in loaded["quantity"]] == [None, 2, 2, 1000]
+    assert errors(loaded)[0].startswith("Quantity '6_0' is not a whole number")
+    assert errors(loaded)[1].startswith("UnitPrice '2_5' is not a price")
+    assert errors(loaded)[2].startswith("CustomerID '178_50' is not")
+    assert errors(loaded)[3] is None
+
+
+def test_iso_timestamps_with_fractional_seconds_are_read(tmp_path):
+    path = write_csv(tmp_path / "fractions.csv", line("1", date="2011-01-05 10:00:00.5"),
+                     line("2", date="2011-01-05T10:00:00.123456"))
+    loaded = read(path)
+    assert loaded["invoiced_at"].astype(str).tolist() == ["2011-01-05 10:00:00.500000", "2011-01-05 10:00:00.123456"]
+    assert errors(loaded) == [None, None]
+
+
+def test_two_columns_that_could_hold_one_canonical_column_stop_the_read(tmp_path):
+    path = tmp_path / "two_customers.csv"
+    path.write_text("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Customer ID,Country\n"
+                    "1,85123A,HEART,2,2011-01-05 10:00,2.55,,99999,United Kingdom\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"columns \['CustomerID', 'Customer ID'\] could each be customer_id; "
+                                         r"say which with column_map"):
+        read(path)
+    # Saying which settles it.
+    assert read(path, column_map={"customer_id": "Customer ID"})["customer_id"].tolist() == [99999]
+
+
+def test_a_file_with_columns_named_like_the_readers_own_is_read_as_itself(tmp_path):
+    """source_name, source_row_id and file_row_number columns of the file do not replace the reader's."""
+    csv_path = tmp_path / "marketplace.csv"
+    csv_path.write_text(HEADER.rstrip("\n") + ",source_name,source_row_id\n"
+                        + line("1").rstrip("\n") + ",shop,7\n" + line("2").rstrip("\n") + ",web,7\n", encoding="utf-8")
+    loaded = read(csv_path)
+    assert loaded["source_name"].tolist() == [str(csv_path)] * 2
+    assert loaded["source_row_id"].tolist() == [1, 2] and loaded["source_line_number"].tolist() == [2, 3]
+    parquet_path = tmp_path / "numbered.parquet"
+    frame = pd.read_csv(csv_path, dtype=str).assign(file_row_number=["9", "9"])
+    frame.to_parquet(parquet_path, index=False)
+    assert read(parquet_path)["source_row_id"].tolist() == [1, 2]
+    frame.rename(columns={"source_name": "__segments_source_name"}).to_parquet(parquet_path, index=False)
+    with pytest.raises(InputError, match="start with '__segments_', which the reader keeps for its own"):
+        read(parquet_path)
+
+
+def test_the_ambiguous_date_example_reads_differently_both_ways(tmp_path):
+    path = write_csv(tmp_path / "dates.csv", line("1", date="01/01/2011 10:00"), line("2", date="03/04/2011 10:00"))
+    with pytest.raises(InputError, match=r"'03/04/2011 10:00' reads as 2011-03-04 10:00 \(month first\) or "
+                                         r"2011-04-03 10:00 \(day first\)"):
+        read(path)
