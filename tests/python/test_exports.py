@@ -75,9 +75,11 @@ def test_pseudonymise_is_hmac_sha256_and_rejects_short_keys():
 def test_one_list_per_segment_with_name_and_actions(published_build, tmp_path):
     result = run_exports(published_build.db_path, tmp_path)
     assert result.returncode == 0, result.stderr
-    profiles = published_build.query("select segment_id, segment_name, suggested_actions, customers from segment_profiles order by 1")
+    profiles = published_build.query(
+        "select segment_id, segment_name, suggested_actions, customers from segment_profiles order by 1")
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert [(s["segment_id"], s["segment_name"], s["suggested_actions"], s["customers"]) for s in manifest["segments"]] == profiles
+    assert [(s["segment_id"], s["segment_name"], s["suggested_actions"], s["customers"])
+            for s in manifest["segments"]] == profiles
     for segment in manifest["segments"]:
         csv_rows = pd.read_csv(tmp_path / segment["files"][0])
         parquet_rows = pd.read_parquet(tmp_path / segment["files"][1])

@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import tokenize
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -22,8 +21,18 @@ import yaml
 
 from conftest import DBT, ROOT, run_dbt
 from customer_segments.ingest import load_transactions
-from customer_segments.settings import (BY_NAME, ENV_VARS, MEMORY_PATTERN, STORAGE_VERSION_PATTERN, VARS, SettingsError,
-                                        check_environment, parse_settings, parse_value, settings_rows)
+from customer_segments.settings import (
+    BY_NAME,
+    ENV_VARS,
+    MEMORY_PATTERN,
+    STORAGE_VERSION_PATTERN,
+    VARS,
+    SettingsError,
+    check_environment,
+    parse_settings,
+    parse_value,
+    settings_rows,
+)
 
 #: What an attacker tries: a quote, a second statement, a sub-query reading a file.
 HOSTILE = ("1'", "1; drop table x", "(select count(*) from read_text('/etc/passwd'))")
@@ -104,7 +113,8 @@ def test_dates_flags_choices_and_json_text():
     assert parse_value(BY_NAME["column_map"], "{}") == {} and parse_value(BY_NAME["date_formats"], "[]") == []
     assert parse_value(BY_NAME["date_formats"], '["%d/%m/%Y %H:%M"]') == ["%d/%m/%Y %H:%M"]
     for name, bad in [("column_map", '["client"]'), ("column_map", "{not json"), ("date_formats", '["yesterday"]'),
-                      ("date_formats", '{"a": "%d"}'), ("cancellation_marker", ""), ("cancellation_marker", " "), ("cancellation_marker", "C" * 11),
+                      ("date_formats", '{"a": "%d"}'), ("cancellation_marker", ""), ("cancellation_marker", " "),
+                      ("cancellation_marker", "C" * 11),
                       ("cancellation_marker", "C\n"), ("transactions_path", ""), ("decimal_separator", ";")]:
         with pytest.raises(SettingsError, match=f"var {name} must be"):
             parse_value(BY_NAME[name], bad)
