@@ -21,6 +21,9 @@ from hypothesis import strategies as st
 from conftest import run_dbt
 from netting_reference import Event, event_order, sequential_matches
 
+# Every test here runs on the SQL of one `dbt compile`.
+pytestmark = pytest.mark.dbt
+
 #: A marker holding a quote and a comment start: pasted raw into SQL it would break the query.
 QUOTED_MARKER = "X'--"
 CATALOG = "compiled"  # dbt names the database after the DuckDB file: compiled.duckdb

@@ -191,6 +191,7 @@ def test_sql_and_data_test_arguments_never_read_a_var_raw():
 
 # ---------------------------------------------------------------- real dbt runs
 
+@pytest.mark.dbt
 def test_injected_sub_query_fails_the_build_naming_the_var(tmp_path, generated_data):
     # The whole build: build_settings refuses the var, and nothing that reads it runs.
     result = run_dbt(["build"], tmp_path / "a.duckdb", tmp_path, {
@@ -203,6 +204,7 @@ def test_injected_sub_query_fails_the_build_naming_the_var(tmp_path, generated_d
     assert tables <= {path.stem for path in (ROOT / "seeds").glob("*.csv")}, tables
 
 
+@pytest.mark.dbt
 def test_the_model_selected_alone_refuses_an_injected_copy(tmp_path, generated_data):
     """Without build_settings in the selection, the model's macro refuses the var before any SQL runs."""
     canary = tmp_path / "canary.csv"
@@ -214,6 +216,7 @@ def test_the_model_selected_alone_refuses_an_injected_copy(tmp_path, generated_d
     assert not canary.exists()
 
 
+@pytest.mark.dbt
 def test_data_test_arguments_refuse_hostile_numbers(tmp_path, generated_data):
     hostile = {"k_min": "2 and 1=1) or (select count(*) from read_text('/etc/passwd')) > 0 or (1",
                "max_rejected_share": "0.05 or 1=1", "max_centroid_shift": "0.5) or (1=1"}
@@ -226,6 +229,7 @@ def test_data_test_arguments_refuse_hostile_numbers(tmp_path, generated_data):
         assert f"var {name} must be a " in result.stdout, name
 
 
+@pytest.mark.dbt
 def test_a_hostile_memory_limit_stops_dbt_before_it_connects(tmp_path):
     """SEGMENTS_STORAGE_VERSION is guarded the same way (its pattern is checked in profiles.yml above)."""
     name, canary = "SEGMENTS_MEMORY_LIMIT", tmp_path / "canary.csv"
@@ -253,6 +257,7 @@ def _outside_python_strings(code: str) -> str:
                     if token.type != tokenize.STRING)
 
 
+@pytest.mark.dbt
 def test_compiled_sql_holds_var_text_only_inside_quoted_literals(tmp_path, generated_data):
     text_vars = {var.name: SENTINEL for var in VARS if var.kind in ("path", "choice")}
     text_vars["n_segments"] = SENTINEL
