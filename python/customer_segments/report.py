@@ -266,7 +266,7 @@ def country_mix(report: Report) -> Section | None:
                    "the table counts each segment's customers.", [report.chart(figure), table_html(counts)])
 
 
-# ---------------------------------------------------------------- sections on the issue-3 and issue-4 tables
+# ---------------------------------------------------------------- sections on the segmentation, product and prediction marts
 
 def k_selection(report: Report) -> Section | None:
     if not report.has("segment_k_selection"):
