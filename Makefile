@@ -1,6 +1,6 @@
 # Two commands on a fresh machine: `make demo` (set up, generate the embedded data, build and publish
 # customer_segments.duckdb, write the report and the campaign exports) and `make test` (set up, lint and
-# run the whole test suite). `make test-fast` lints and runs only the tests that run no dbt (under a
+# run the whole test suite). `make test-fast` runs ruff and only the tests that run no dbt (under a
 # minute). Everything runs offline.
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -52,15 +52,19 @@ browser:
 	    echo "chromium is missing: install Debian's package (sudo apt-get install chromium); the report test needs it" >&2; exit 1; \
 	  fi; }
 
-# ruff with the house style configured in pyproject.toml ([tool.ruff]); it checks, it does not reformat.
+# The house style, checked (nothing is reformatted): ruff on the Python (pyproject.toml, [tool.ruff]) and
+# sqlfluff on the SQL of models/ and macros/ (.sqlfluff).
 lint: setup
 	$(BIN)/ruff check
+	$(BIN)/sqlfluff lint models macros
 
 test: setup browser lint
 	$(BIN)/python -m pytest
 
-# The tests marked dbt run the real dbt CLI; the rest (package unit tests, no dbt at all) take under a minute.
-test-fast: setup lint
+# ruff, then the tests that run no dbt (the tests marked dbt run the real dbt CLI): under a minute.
+# sqlfluff (about 10 s) is left to `make lint` and `make test`.
+test-fast: setup
+	$(BIN)/ruff check
 	$(BIN)/python -m pytest -m "not dbt"
 
 # Scale benchmark (not part of the tests): dbt build and plain pandas at 1x, 10x and 100x the real
