@@ -72,7 +72,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python -m customer_segments.benchmark
 
-# Everything a build, the report and the exports wrote; the virtualenv stays (distclean removes it too).
+# What `make data`, the build, the report and the exports wrote; the virtualenv stays (distclean removes it too).
 clean:
 	rm -rf target logs data/generated customer_segments.duckdb customer_segments.duckdb.lock customer_segments.build.duckdb reports exports
 
