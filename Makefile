@@ -1,6 +1,7 @@
 # Two commands on a fresh machine: `make demo` (set up, generate the embedded data, build and publish
-# customer_segments.duckdb, write the report and the campaign exports) and `make test` (set up and run
-# the whole test suite). Everything runs offline.
+# customer_segments.duckdb, write the report and the campaign exports) and `make test` (set up, lint and
+# run the whole test suite). `make test-fast` runs ruff and only the tests that run no dbt (under a
+# minute). Everything runs offline.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ DUCKDB1_VERSION := 1.3.2
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo setup data build publish report exports browser test bench clean
+.PHONY: demo setup data build publish report exports browser lint test test-fast bench clean distclean
 
 demo: setup data publish report exports
 
@@ -51,13 +52,29 @@ browser:
 	    echo "chromium is missing: install Debian's package (sudo apt-get install chromium); the report test needs it" >&2; exit 1; \
 	  fi; }
 
-test: setup browser
+# The house style, checked (nothing is reformatted): ruff on the Python (pyproject.toml, [tool.ruff]) and
+# sqlfluff on the SQL of models/ and macros/ (.sqlfluff).
+lint: setup
+	$(BIN)/ruff check
+	$(BIN)/sqlfluff lint models macros
+
+test: setup browser lint
 	$(BIN)/python -m pytest
+
+# ruff, then the tests that run no dbt (the tests marked dbt run the real dbt CLI): under a minute.
+# sqlfluff (about 10 s) is left to `make lint` and `make test`.
+test-fast: setup
+	$(BIN)/ruff check
+	$(BIN)/python -m pytest -m "not dbt"
 
 # Scale benchmark (not part of the tests): dbt build and plain pandas at 1x, 10x and 100x the real
 # data (inputs written under data/bench/), figures to BENCHMARKS.md. Takes a while; needs ~8 GiB free disk.
 bench: setup
 	$(BIN)/python -m customer_segments.benchmark
 
+# What `make data`, the build, the report and the exports wrote; the virtualenv stays (distclean removes it too).
 clean:
-	rm -rf target logs data/generated customer_segments.duckdb customer_segments.duckdb.lock customer_segments.build.duckdb reports exports $(VENV)
+	rm -rf target logs data/generated customer_segments.duckdb customer_segments.duckdb.lock customer_segments.build.duckdb reports exports
+
+distclean: clean
+	rm -rf $(VENV)

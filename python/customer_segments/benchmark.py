@@ -116,7 +116,8 @@ class MemorySampler:
         return max(window, default=0)
 
 
-def run_sampled(args: list[str], env: dict | None = None, cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess, float, MemorySampler]:
+def run_sampled(args: list[str], env: dict | None = None,
+                cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess, float, MemorySampler]:
     """Run a command, returning its result, wall seconds and memory samples."""
     started = time.time()
     process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -217,14 +218,16 @@ def render(results: list[dict], load_before: str, load_after: str) -> str:
         total = sum(n["seconds"] for n in nodes) or 1.0
         lines += [
             "",
-            f"### {r['size']}x: steps by time (node seconds sum {total:.1f} s over 2 threads; wall {r['dbt']['wall_seconds']:.1f} s)",
+            f"### {r['size']}x: steps by time (node seconds sum {total:.1f} s over 2 threads; "
+            f"wall {r['dbt']['wall_seconds']:.1f} s)",
             "",
             "| step | kind | seconds | share | peak RSS during step (GiB) |",
             "|---|---|---:|---:|---:|",
         ]
         shown = nodes[:15]
         for n in shown:
-            lines.append(f"| {n['node']} | {n['kind']} | {n['seconds']:.2f} | {n['seconds'] / total:.1%} | {gib(n['peak_rss'])} |")
+            lines.append(f"| {n['node']} | {n['kind']} | {n['seconds']:.2f} | {n['seconds'] / total:.1%} "
+                         f"| {gib(n['peak_rss'])} |")
         rest = nodes[15:]
         if rest:
             rest_seconds = sum(n["seconds"] for n in rest)

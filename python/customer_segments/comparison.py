@@ -19,10 +19,9 @@ Density methods choose their own number of clusters and mark noise (label -1).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -34,8 +33,16 @@ from sklearn.neighbors import NearestNeighbors
 
 from customer_segments.features import FEATURE_SETS, RFM_FEATURES, TRANSFORMS, FeatureTransform, eligible_customers
 from customer_segments.relabel import centroids_of
-from customer_segments.selection import (chosen_k, MIN_CLUSTER_SHARE, SELECTION_SAMPLE_SIZE, cluster_metrics, cluster_sizes_text,
-                                         knee_index, sample_indices, selection_sample)
+from customer_segments.selection import (
+    MIN_CLUSTER_SHARE,
+    SELECTION_SAMPLE_SIZE,
+    chosen_k,
+    cluster_metrics,
+    cluster_sizes_text,
+    knee_index,
+    sample_indices,
+    selection_sample,
+)
 from customer_segments.stability import STABLE_ARI, bootstrap_stability
 
 

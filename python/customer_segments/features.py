@@ -82,7 +82,7 @@ class FeatureTransform:
             return np.log1p(values)
         return values
 
-    def fit(self, customers: pd.DataFrame) -> "FeatureTransform":
+    def fit(self, customers: pd.DataFrame) -> FeatureTransform:
         values = feature_values(customers, self.features)
         if self.transform == "rank":
             # Keep the sorted training values: new customers are ranked against them.

@@ -81,7 +81,8 @@ def make_classifier(model_name: str, columns: list[str], random_state: int = 42)
         return make_pipeline(DummyClassifier(strategy="most_frequent"))
     numeric = [c for c in columns if c not in SKEWED_FEATURES and c not in CATEGORICAL_FEATURES]
     preprocess = ColumnTransformer([
-        ("skewed", make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"), StandardScaler()), list(SKEWED_FEATURES)),
+        ("skewed", make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"), StandardScaler()),
+         list(SKEWED_FEATURES)),
         ("categorical", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_LEVEL_CUSTOMERS,
                                       sparse_output=False), list(CATEGORICAL_FEATURES)),
         ("numeric", StandardScaler(), numeric),

@@ -20,7 +20,6 @@ import pandas as pd
 from sklearn.feature_selection import f_classif
 from sklearn.tree import DecisionTreeClassifier
 
-
 #: Depth of the surrogate tree: deep enough to carve k <= 10 segments, shallow enough to read.
 SURROGATE_MAX_DEPTH = 4
 

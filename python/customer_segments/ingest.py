@@ -523,7 +523,8 @@ def _csv_reader(options: InputOptions, dialect: CsvDialect, rejects: str | None)
 def _checked_file(options: InputOptions) -> str:
     path = options.path
     if not os.path.exists(path):
-        raise InputError(f"{path}: transactions file not found (set the dbt var transactions_path or env SEGMENTS_DATA; `make data` writes the embedded default)")
+        raise InputError(f"{path}: transactions file not found (set the dbt var transactions_path or env SEGMENTS_DATA; "
+                         "`make data` writes the embedded default)")
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory; transactions_path must name one parquet, csv or xlsx file")
     if os.path.getsize(path) == 0:
@@ -723,7 +724,8 @@ def transactions_sql(
     resolved = resolve_columns(present, path, column_map)
     absent = [canonical for canonical, source_col in resolved.items() if source_col is None]
     if absent:
-        warnings.warn(f"{path}: optional columns {absent} absent; read as {[ABSENT_PLACEHOLDERS[c] for c in absent]}", stacklevel=3)
+        warnings.warn(f"{path}: optional columns {absent} absent; read as {[ABSENT_PLACEHOLDERS[c] for c in absent]}",
+                      stacklevel=3)
     date_formats = options.date_formats
     if date_formats is None:
         date_column = resolved["invoiced_at"]
@@ -782,7 +784,8 @@ def load_transactions(
     relation = con.sql(sql, params=params or None)
     # select *: every value of the first line is read (select 1 would not read, nor reject, anything).
     if not con.execute(f"select * from ({sql}) limit 1", params or None).fetchall():
-        raise InputError(f"{options.path}: transactions file has a header but no lines (rejected lines, if any, are listed by base_retail__rejected_lines)")
+        raise InputError(f"{options.path}: transactions file has a header but no lines "
+                         "(rejected lines, if any, are listed by base_retail__rejected_lines)")
     return relation
 
 

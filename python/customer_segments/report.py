@@ -266,7 +266,7 @@ def country_mix(report: Report) -> Section | None:
                    "the table counts each segment's customers.", [report.chart(figure), table_html(counts)])
 
 
-# ---------------------------------------------------------------- sections on the issue-3 and issue-4 tables
+# ---------------------------------------------------------------- sections on the segmentation, product and prediction marts
 
 def k_selection(report: Report) -> Section | None:
     if not report.has("segment_k_selection"):
@@ -389,7 +389,8 @@ def segment_purchases(report: Report) -> Section | None:
     order = (categories.groupby("item_name").share_of_base_spend.first()
              .sort_values(ascending=False, kind="stable").head(15).index.tolist())
     lift = categories.pivot(index="item_name", columns="segment_name", values="spend_lift").reindex(index=order, columns=names)
-    share = categories.pivot(index="item_name", columns="segment_name", values="share_of_segment_spend").reindex(index=order, columns=names)
+    share = categories.pivot(index="item_name", columns="segment_name",
+                             values="share_of_segment_spend").reindex(index=order, columns=names)
     log_lift = lift.map(lambda v: float("nan") if pd.isna(v) or v <= 0 else math.log2(v))
     limit = max(float(log_lift.abs().max().max()), 0.5)
     figure = go.Figure(go.Heatmap(

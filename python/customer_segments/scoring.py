@@ -125,7 +125,8 @@ def basket_features(
                                           & (table["invoiced_at"] <= first["invoiced_at"])).any()),
     }
     for category_id in category_ids:
-        row[f"{CATEGORY_SHARE_PREFIX}{category_id}"] = float(basket.loc[basket["category_id"] == category_id, "value"].sum()) / value
+        category_value = float(basket.loc[basket["category_id"] == category_id, "value"].sum())
+        row[f"{CATEGORY_SHARE_PREFIX}{category_id}"] = category_value / value
     return pd.DataFrame([row])
 
 

@@ -125,7 +125,8 @@ def k_selection_table(X: np.ndarray, k_values: range, random_state: int = 42,
             "silhouette_sample_size": int(len(sample)),
         })
         mean_ari, sd_ari = bootstrap_stability(
-            lambda rows, seed: KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(rows),
+            # Called within this iteration, so the lambda sees this iteration's k.
+            lambda rows, seed: KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(rows),  # noqa: B023
             X, stability_resamples, stability_sample_size, random_state)
         rows[-1].update(bootstrap_mean_ari=mean_ari, bootstrap_sd_ari=sd_ari)
     return pd.DataFrame(rows)

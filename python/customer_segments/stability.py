@@ -8,8 +8,8 @@ the customers they share; the mean over pairs is the stability (1 = identical pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import combinations
-from typing import Callable
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score

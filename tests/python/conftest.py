@@ -1,4 +1,8 @@
-"""Shared fixtures: real `dbt build` runs on real DuckDB files, in temporary directories."""
+"""Shared fixtures: real `dbt build` runs on real DuckDB files, in temporary directories.
+
+A test that runs dbt (through run_dbt or a build fixture) carries the `dbt` marker; run_dbt refuses to run
+for any other test, so `pytest -m "not dbt"` (`make test-fast`) runs no dbt at all.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,15 @@ DBT = Path(sys.executable).parent / "dbt"
 #: The generated data set the end-to-end tests build on (same as `make data`, smaller for speed).
 GENERATED_CUSTOMERS = 3000
 GENERATED_SEED = 42
+#: Whether the test being set up or run carries the `dbt` marker (set by pytest_runtest_setup below).
+_test_may_run_dbt = False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # tryfirst: before the test's fixtures (the session builds among them) are set up.
+    global _test_may_run_dbt
+    _test_may_run_dbt = item.get_closest_marker("dbt") is not None
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,8 @@ def run_dbt(command: list[str], db_path: Path, work_dir: Path, dbt_vars: dict | 
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the real dbt CLI on the project, writing the DuckDB file, target/ and logs/ under work_dir
     (``env``: env vars set for the run)."""
+    if not _test_may_run_dbt:
+        raise RuntimeError("this test runs dbt: mark it (or its module) with pytest.mark.dbt")
     env = {**os.environ, "SEGMENTS_DB": str(db_path), "DO_NOT_TRACK": "1", **(env or {})}
     args = [str(DBT), *command, "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
     if dbt_vars:

@@ -25,7 +25,8 @@ PLAYBOOK = Path(__file__).resolve().parents[2] / "seeds" / "segment_playbook.csv
 
 def good_line(i: int) -> str:
     # Day 13 and later: the date reads month first only, as in the UCI original.
-    return f"{536365 + i},8512{i % 10}A,HEART NO {i},{i + 1},12/{13 + i % 15}/2010 8:{i % 60:02d},2.55,{17850 + i % 3},United Kingdom\n"
+    return (f"{536365 + i},8512{i % 10}A,HEART NO {i},{i + 1},12/{13 + i % 15}/2010 8:{i % 60:02d},2.55,"
+            f"{17850 + i % 3},United Kingdom\n")
 
 
 def read(path: Path, **kwargs) -> pd.DataFrame:
@@ -69,7 +70,8 @@ def test_parquet_and_xlsx_have_no_rejects(tmp_path):
     frame.to_excel(tmp_path / "lines.xlsx", index=False)
     for name in ("lines.parquet", "lines.xlsx"):
         assert rejects(tmp_path / name).empty
-        assert list(rejects(tmp_path / name).columns) == ["file_path", "source_name", "line_number", "raw_text", "reject_type", "reason"]
+        assert list(rejects(tmp_path / name).columns) == [
+            "file_path", "source_name", "line_number", "raw_text", "reject_type", "reason"]
 
 
 # ---------------------------------------------------------------- encodings, dialects, formats
@@ -103,7 +105,8 @@ def test_column_map_var_as_json_text_maps_user_names(tmp_path):
     path = tmp_path / "shop.parquet"
     pd.DataFrame({"ref": ["1"], "item": ["A"], "n": [3], "when": [pd.Timestamp("2011-01-01")],
                   "cost": [2.0], "buyer": [5]}).to_parquet(path)
-    mapping = '{"invoice_no": "ref", "stock_code": "item", "quantity": "n", "invoiced_at": "when", "unit_price": "cost", "customer_id": "buyer"}'
+    mapping = ('{"invoice_no": "ref", "stock_code": "item", "quantity": "n", "invoiced_at": "when", '
+               '"unit_price": "cost", "customer_id": "buyer"}')
     with pytest.warns(UserWarning, match=r"optional columns \['description', 'country'\] absent"):
         loaded = read(path, column_map=mapping)
     assert loaded[["invoice_no", "stock_code", "quantity", "customer_id"]].iloc[0].tolist() == ["1", "A", 3, 5]

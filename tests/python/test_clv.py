@@ -12,16 +12,16 @@ from customer_segments.clv import (
     BgNbdParams,
     GammaGammaParams,
     bgnbd_expected_purchases,
-    build_holdout_forecast,
-    distinct_rows,
-    per_distinct_row,
     bgnbd_log_likelihood,
     bgnbd_probability_alive,
     bgnbd_unconditional_expected_purchases,
+    build_holdout_forecast,
+    distinct_rows,
     fit_bgnbd,
     fit_gamma_gamma,
     gamma_gamma_expected_value,
     gamma_gamma_log_likelihood,
+    per_distinct_row,
 )
 
 #: Maximum-likelihood estimates on the CDNOW sample (weeks), Fader, Hardie & Lee (2005), section 5.
@@ -194,7 +194,8 @@ def test_fits_on_distinct_rows_equal_fits_on_every_customer():
     m = np.round(np.random.default_rng(8).gamma(4.0, 5.0, 500), 1)
     k = np.random.default_rng(9).integers(1, 6, 500)
     gg_once, gg_tenfold = fit_gamma_gamma(k, m), fit_gamma_gamma(np.tile(k, 10), np.tile(m, 10))
-    assert gg_tenfold.p * gg_tenfold.gamma / (gg_tenfold.q - 1) == pytest.approx(gg_once.p * gg_once.gamma / (gg_once.q - 1), rel=1e-3)
+    assert gg_tenfold.p * gg_tenfold.gamma / (gg_tenfold.q - 1) == pytest.approx(
+        gg_once.p * gg_once.gamma / (gg_once.q - 1), rel=1e-3)
 
 
 def test_distinct_rows_counts_each_row_once():

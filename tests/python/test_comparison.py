@@ -4,8 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_segments.comparison import (ALGORITHMS, ComparisonSettings, build_algorithm_comparison,
-                                          build_feature_set_comparison, dbscan_eps)
+from customer_segments.comparison import (
+    ALGORITHMS,
+    ComparisonSettings,
+    build_algorithm_comparison,
+    build_feature_set_comparison,
+    dbscan_eps,
+)
 from customer_segments.importance import feature_importance_table
 from customer_segments.naming import apply_name_overrides, name_segments
 from customer_segments.segments import build_customer_segments

@@ -4,8 +4,8 @@ column is described, and `mf query` answers the metrics by segment, country and 
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, Build, run_dbt
+from conftest import ROOT, Build
 
 pytestmark = pytest.mark.dbt
 

@@ -72,12 +72,15 @@ def test_pseudonymise_is_hmac_sha256_and_rejects_short_keys():
     assert "short-key" not in str(error.value)
 
 
+@pytest.mark.dbt
 def test_one_list_per_segment_with_name_and_actions(published_build, tmp_path):
     result = run_exports(published_build.db_path, tmp_path)
     assert result.returncode == 0, result.stderr
-    profiles = published_build.query("select segment_id, segment_name, suggested_actions, customers from segment_profiles order by 1")
+    profiles = published_build.query(
+        "select segment_id, segment_name, suggested_actions, customers from segment_profiles order by 1")
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert [(s["segment_id"], s["segment_name"], s["suggested_actions"], s["customers"]) for s in manifest["segments"]] == profiles
+    assert [(s["segment_id"], s["segment_name"], s["suggested_actions"], s["customers"])
+            for s in manifest["segments"]] == profiles
     for segment in manifest["segments"]:
         csv_rows = pd.read_csv(tmp_path / segment["files"][0])
         parquet_rows = pd.read_parquet(tmp_path / segment["files"][1])
@@ -92,6 +95,7 @@ def test_one_list_per_segment_with_name_and_actions(published_build, tmp_path):
         "select sum(monetary) from customer_segments")))
 
 
+@pytest.mark.dbt
 def test_raw_ids_are_said_plainly(published_build, tmp_path):
     result = run_exports(published_build.db_path, tmp_path)
     assert "RAW customer ids" in result.stdout
@@ -101,6 +105,7 @@ def test_raw_ids_are_said_plainly(published_build, tmp_path):
     assert "customer_id_raw" in rows.columns and set(rows.id_kind) == {"raw customer number"}
 
 
+@pytest.mark.dbt
 def test_csv_cells_that_could_run_as_formulas_are_neutralised(hostile_db, tmp_path):
     db, planted = hostile_db
     assert run_exports(db, tmp_path).returncode == 0
@@ -117,6 +122,7 @@ def test_csv_cells_that_could_run_as_formulas_are_neutralised(hostile_db, tmp_pa
     assert {c: parquet.loc[c, "country"] for c in planted} == planted
 
 
+@pytest.mark.dbt
 def test_pseudonymised_ids_leak_neither_ids_nor_key(published_build, tmp_path):
     result = run_exports(published_build.db_path, tmp_path / "a", key=KEY)
     assert result.returncode == 0, result.stderr

@@ -5,7 +5,6 @@ comment on each gives the real value.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest

@@ -23,9 +23,13 @@ def test_low_recency_reads_as_recent():
 
 
 def test_first_matching_playbook_row_wins_and_star_matches_anything():
-    assert match_playbook({"recency_days": "recent", "frequency": "high", "monetary": "high"}, PLAYBOOK)["segment_name"] == "Champions"
-    assert match_playbook({"recency_days": "lapsed", "frequency": "low", "monetary": "mid"}, PLAYBOOK)["segment_name"] == "Lapsed one-timers"
-    assert match_playbook({"recency_days": "mid", "frequency": "low", "monetary": "low"}, PLAYBOOK)["segment_name"] == "Occasional customers"
+    def name_of(recency: str, frequency: str, monetary: str) -> str:
+        levels = {"recency_days": recency, "frequency": frequency, "monetary": monetary}
+        return match_playbook(levels, PLAYBOOK)["segment_name"]
+
+    assert name_of("recent", "high", "high") == "Champions"
+    assert name_of("lapsed", "low", "mid") == "Lapsed one-timers"
+    assert name_of("mid", "low", "low") == "Occasional customers"
 
 
 def test_playbook_without_catch_all_row_is_refused_clearly():

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -21,6 +20,9 @@ from hypothesis import strategies as st
 
 from conftest import run_dbt
 from netting_reference import Event, event_order, sequential_matches
+
+# Every test here runs on the SQL of one `dbt compile`.
+pytestmark = pytest.mark.dbt
 
 #: A marker holding a quote and a comment start: pasted raw into SQL it would break the query.
 QUOTED_MARKER = "X'--"
@@ -106,12 +108,14 @@ def run_netting(compiled: dict[str, str], rows: list[tuple]) -> dict[int, tuple]
     con = _CON[0]
     frame = pd.DataFrame(rows, columns=[c.split()[0] for c in STG_COLUMNS.split(", ")])
     con.register("example_lines", frame)
-    casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in (c.split(maxsplit=1) for c in STG_COLUMNS.split(", ")))
+    casts = ", ".join(f"cast({name} as {kind}) as {name}"
+                      for name, kind in (c.split(maxsplit=1) for c in STG_COLUMNS.split(", ")))
     con.execute(f"create or replace table {CATALOG}.main.stg_retail__invoice_lines as select {casts} from example_lines")
     con.unregister("example_lines")
     con.execute(f"create or replace table {CATALOG}.main.int_cancellation_lines_matched as {compiled['matching']}")
     result = con.execute(
-        f"select line_id, matched_quantity, unmatched_quantity, gross_value, cancelled_value, net_value from ({compiled['netting']})"
+        "select line_id, matched_quantity, unmatched_quantity, gross_value, cancelled_value, net_value "
+        f"from ({compiled['netting']})"
     ).fetchall()
     return {row[0]: row[1:] for row in result}
 

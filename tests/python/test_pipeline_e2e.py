@@ -118,10 +118,12 @@ def test_custom_generic_tests_fail_when_their_rule_breaks(copy_of_build, tmp_pat
     import duckdb
 
     with duckdb.connect(str(copy_of_build.db_path)) as con:
-        con.execute("update customer_rfm set monetary = monetary + 1 where customer_id = (select min(customer_id) from customer_rfm)")
+        con.execute("update customer_rfm set monetary = monetary + 1 "
+                    "where customer_id = (select min(customer_id) from customer_rfm)")
         con.execute("delete from line_accounting where outcome = 'duplicate_copy'")
         con.execute("delete from customer_segments where customer_id = (select max(customer_id) from customer_segments)")
-        con.execute("update cancellations set matched_value = matched_value + 1 where line_id = (select min(line_id) from cancellations)")
+        con.execute("update cancellations set matched_value = matched_value + 1 "
+                    "where line_id = (select min(line_id) from cancellations)")
         con.execute("update stg_retail__invoice_lines set line_id = (select min(line_id) from stg_retail__invoice_lines) "
                     "where line_id = (select max(line_id) from stg_retail__invoice_lines)")
     result = run_dbt(["test", "--select", "customer_rfm", "line_accounting", "customer_segments", "cancellations",

@@ -44,7 +44,8 @@ AS_OF = date(2011, 3, 3)
 #: Purchases minus matched cancellations of the clean lines, by hand.
 NET_REVENUE = Decimal("46.74") + Decimal("84.08") + Decimal("82.50") + Decimal("38.10")
 COPIES = [
-    ("  536365 ", "85123a ", " white hanging  heart t-light holder ", "6.0", "12/1/2010 8:26", "2.550", "17850.0", "UNITED KINGDOM"),
+    ("  536365 ", "85123a ", " white hanging  heart t-light holder ", "6.0", "12/1/2010 8:26", "2.550", "17850.0",
+     "UNITED KINGDOM"),
     ("c536379", " 22728", "Alarm Clock Bakelike Pink", "-2.0", "12/19/2010 9:41", "3.750", "12583", " france "),
     ("536390", "85123A", "WHITE HANGING HEART  T-LIGHT HOLDER", "12", "2011-03-01 12:00:00", "2.50", "13047", "united  kingdom"),
     ("536381", "22745", "POPPYS PLAYHOUSE BEDROOM", "6", "2011-02-10 11:00:00", "2.10", "12431", "AUSTRALIA"),
@@ -57,7 +58,8 @@ IMPLAUSIBLE = {
     "536401": (("536401", "22112", "CHOCOLATE HOT WATER BOTTLE", "1", "2099-06-01 10:00:00", "4.95", "13047", "United Kingdom"),
                "implausible_date", "invoiced_at 2099-06-01 10:00:00 is after max_invoice_date "),
     # Dated after every line used: a rejected line must not move the as-of date.
-    "536402": (("536402", "22113", "GREY HEART HOT WATER BOTTLE", "1000000000000", "2011-03-06 10:00:00", "2.55", "12583", "France"),
+    "536402": (("536402", "22113", "GREY HEART HOT WATER BOTTLE", "1000000000000", "2011-03-06 10:00:00", "2.55", "12583",
+                "France"),
                "implausible_value", "quantity 1000000000000 exceeds max_quantity 1000000; "
                                     "quantity x unit_price 2550000000000.000 exceeds max_line_value 10000000"),
     "536403": (("536403", "22114", "HOT WATER BOTTLE TEA AND SYMPATHY", "1", "2011-01-10 10:00:00", "2000000", "12583", "France"),
@@ -70,7 +72,8 @@ IMPLAUSIBLE = {
                "unparseable", f"line value Quantity x UnitPrice = {OVERFLOW_QUANTITY * OVERFLOW_PRICE:.3f} "
                               "is beyond DECIMAL(18,3)"),
 }
-ON_AS_OF_DAY = ("536410", "22117", "HOT WATER BOTTLE I AM SO POORLY", "1", "2011-03-03 09:00:00", "4.95", "17850", "United Kingdom")
+ON_AS_OF_DAY = ("536410", "22117", "HOT WATER BOTTLE I AM SO POORLY", "1", "2011-03-03 09:00:00", "4.95", "17850",
+                "United Kingdom")
 SELECTION = ["--select", "+customer_rfm", "+line_accounting", "--indirect-selection", "cautious"]
 LINE_COLUMNS = "invoice_no, stock_code, description, country, quantity, unit_price, invoiced_at, customer_id, line_status"
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.dbt
 
 CORE_SECTIONS = ("Headline figures", "Segment sizes and revenue", "Segment profiles",
                  "Recency, frequency and monetary by segment", "Customers in feature space", "Country mix")
-#: Sections drawn from the issue-3 and issue-4 marts, with the table each needs.
+#: Sections drawn from the segmentation, product and prediction marts, with the table each needs.
 LATER_SECTIONS = {
     "Choosing the number of segments": "segment_k_selection",
     "Algorithm comparison": "segment_algorithm_comparison",
@@ -31,7 +31,7 @@ LATER_SECTIONS = {
     "What the first purchase tells (permutation importance)": "segment_classifier_feature_importance",
     "Purchase forecast": "customer_purchase_forecast",
 }
-#: Model folders whose tables a build made before issues 3 and 4 did not have.
+#: Model folders whose tables a build of the core alone (lines to segment profiles) does not have.
 LATER_MART_FOLDERS = ("segmentation", "products", "predictions")
 
 #: After load: each Plotly chart with its traces, SVG layers and (3-D) WebGL canvases.
@@ -61,7 +61,7 @@ def section_titles(page: str) -> list[str]:
 
 
 def later_tables() -> list[str]:
-    """The tables of the issue-3 and issue-4 marts: one per model file in their folders."""
+    """The tables of the segmentation, product and prediction marts: one per model file in their folders."""
     return sorted(model.stem for folder in LATER_MART_FOLDERS
                   for model in (ROOT / "models" / "marts" / folder).iterdir() if model.suffix in (".sql", ".py"))
 
@@ -74,7 +74,8 @@ def full_report(published_build, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def core_report(published_build, tmp_path_factory) -> Path:
-    """The report on a copy of that build without the issue-3 and issue-4 tables (as an older build had)."""
+    """The report on a copy of that build without the segmentation, product and prediction tables (as a
+    build of the core alone has)."""
     work = tmp_path_factory.mktemp("report-core")
     working = work / "working.duckdb"
     shutil.copyfile(published_build.db_path, working)

@@ -5,8 +5,14 @@ import pandas as pd
 import pytest
 
 from customer_segments.features import FeatureTransform
-from customer_segments.selection import (build_k_selection, choose_k, knee_index, k_selection_table,
-                                         chosen_k, validate_k_range)
+from customer_segments.selection import (
+    build_k_selection,
+    choose_k,
+    chosen_k,
+    k_selection_table,
+    knee_index,
+    validate_k_range,
+)
 from segmentation_data import planted_customers
 
 

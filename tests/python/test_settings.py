@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import tokenize
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -22,8 +21,18 @@ import yaml
 
 from conftest import DBT, ROOT, run_dbt
 from customer_segments.ingest import load_transactions
-from customer_segments.settings import (BY_NAME, ENV_VARS, MEMORY_PATTERN, STORAGE_VERSION_PATTERN, VARS, SettingsError,
-                                        check_environment, parse_settings, parse_value, settings_rows)
+from customer_segments.settings import (
+    BY_NAME,
+    ENV_VARS,
+    MEMORY_PATTERN,
+    STORAGE_VERSION_PATTERN,
+    VARS,
+    SettingsError,
+    check_environment,
+    parse_settings,
+    parse_value,
+    settings_rows,
+)
 
 #: What an attacker tries: a quote, a second statement, a sub-query reading a file.
 HOSTILE = ("1'", "1; drop table x", "(select count(*) from read_text('/etc/passwd'))")
@@ -104,7 +113,8 @@ def test_dates_flags_choices_and_json_text():
     assert parse_value(BY_NAME["column_map"], "{}") == {} and parse_value(BY_NAME["date_formats"], "[]") == []
     assert parse_value(BY_NAME["date_formats"], '["%d/%m/%Y %H:%M"]') == ["%d/%m/%Y %H:%M"]
     for name, bad in [("column_map", '["client"]'), ("column_map", "{not json"), ("date_formats", '["yesterday"]'),
-                      ("date_formats", '{"a": "%d"}'), ("cancellation_marker", ""), ("cancellation_marker", " "), ("cancellation_marker", "C" * 11),
+                      ("date_formats", '{"a": "%d"}'), ("cancellation_marker", ""), ("cancellation_marker", " "),
+                      ("cancellation_marker", "C" * 11),
                       ("cancellation_marker", "C\n"), ("transactions_path", ""), ("decimal_separator", ";")]:
         with pytest.raises(SettingsError, match=f"var {name} must be"):
             parse_value(BY_NAME[name], bad)
@@ -181,6 +191,7 @@ def test_sql_and_data_test_arguments_never_read_a_var_raw():
 
 # ---------------------------------------------------------------- real dbt runs
 
+@pytest.mark.dbt
 def test_injected_sub_query_fails_the_build_naming_the_var(tmp_path, generated_data):
     # The whole build: build_settings refuses the var, and nothing that reads it runs.
     result = run_dbt(["build"], tmp_path / "a.duckdb", tmp_path, {
@@ -193,6 +204,7 @@ def test_injected_sub_query_fails_the_build_naming_the_var(tmp_path, generated_d
     assert tables <= {path.stem for path in (ROOT / "seeds").glob("*.csv")}, tables
 
 
+@pytest.mark.dbt
 def test_the_model_selected_alone_refuses_an_injected_copy(tmp_path, generated_data):
     """Without build_settings in the selection, the model's macro refuses the var before any SQL runs."""
     canary = tmp_path / "canary.csv"
@@ -204,6 +216,7 @@ def test_the_model_selected_alone_refuses_an_injected_copy(tmp_path, generated_d
     assert not canary.exists()
 
 
+@pytest.mark.dbt
 def test_data_test_arguments_refuse_hostile_numbers(tmp_path, generated_data):
     hostile = {"k_min": "2 and 1=1) or (select count(*) from read_text('/etc/passwd')) > 0 or (1",
                "max_rejected_share": "0.05 or 1=1", "max_centroid_shift": "0.5) or (1=1"}
@@ -216,6 +229,7 @@ def test_data_test_arguments_refuse_hostile_numbers(tmp_path, generated_data):
         assert f"var {name} must be a " in result.stdout, name
 
 
+@pytest.mark.dbt
 def test_a_hostile_memory_limit_stops_dbt_before_it_connects(tmp_path):
     """SEGMENTS_STORAGE_VERSION is guarded the same way (its pattern is checked in profiles.yml above)."""
     name, canary = "SEGMENTS_MEMORY_LIMIT", tmp_path / "canary.csv"
@@ -243,6 +257,7 @@ def _outside_python_strings(code: str) -> str:
                     if token.type != tokenize.STRING)
 
 
+@pytest.mark.dbt
 def test_compiled_sql_holds_var_text_only_inside_quoted_literals(tmp_path, generated_data):
     text_vars = {var.name: SENTINEL for var in VARS if var.kind in ("path", "choice")}
     text_vars["n_segments"] = SENTINEL
