@@ -648,7 +648,8 @@ def _read_source(
             # DuckDB cannot add its own file_row_number beside the file's: number the rows in reading order.
             numbered = "(select *, row_number() over () - 1 as __segments_row from read_parquet($path))"
         else:
-            numbered = "(select * exclude (file_row_number), file_row_number as __segments_row from read_parquet($path, file_row_number = true))"
+            numbered = ("(select * exclude (file_row_number), file_row_number as __segments_row "
+                        "from read_parquet($path, file_row_number = true))")
         # file_row_number is 0-based; line numbers are 1-based like an editor's.
         source = (
             "(select * exclude (__segments_row), $path as __segments_source_name, "
