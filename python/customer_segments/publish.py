@@ -212,11 +212,17 @@ def completed_relations(target_path: Path, working: Path, since: float = 0.0) ->
         materialized = node.get("config", {}).get("materialized")
         if node["resource_type"] not in ("model", "seed", "snapshot") or materialized == "ephemeral":
             continue
-        if node["database"] != working.stem:
+        if node["database"] != dbt_database_name(working):
             raise PublishError(f"{node['unique_id']} was built into database {node['database']!r}, "
                                f"not the working file {working}; nothing published")
         relations.append(Relation(node["schema"], node.get("alias") or node["name"], materialized == "view"))
     return relations
+
+
+def dbt_database_name(path: Path) -> str:
+    """The database name dbt-duckdb gives the file it writes: the file name up to its first dot
+    (`customer_segments.build.duckdb` is `customer_segments`), as its credentials infer it."""
+    return Path(path).name.lstrip(".").split(".")[0]
 
 
 def working_relations(working: Path) -> list[Relation]:

@@ -22,11 +22,19 @@ import pytest
 import sqlalchemy
 
 from conftest import ROOT
-from customer_segments.publish import PublishError, completed_relations, lock_path, publish, publish_build
+from customer_segments.publish import (
+    PublishError,
+    completed_relations,
+    dbt_database_name,
+    lock_path,
+    publish,
+    publish_build,
+)
 
 pytestmark = pytest.mark.dbt
 
 MARTS = ("customer_rfm", "customer_segments", "segment_profiles", "customer_orders")
+WORKING_NAME = "customer_segments.build.duckdb"
 HMAC_KEY = "k3y-that-must-never-leak-" + "x" * 16
 #: A table an earlier build of a since-renamed model left in the working file.
 STALE_TABLE = "segment_summary_renamed_since"
@@ -83,7 +91,8 @@ def sha256(path: Path) -> str:
 
 
 def publish_command(work: Path, published: Path, data: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "customer_segments.publish", "--working", str(work / "working.duckdb"),
+    # Named like the default working file: dbt-duckdb names its database after the part before the first dot.
+    return [sys.executable, "-m", "customer_segments.publish", "--working", str(work / WORKING_NAME),
             "--published", str(published), "--project-dir", str(ROOT),
             "--vars", f'{{"transactions_path": "{data}"}}',
             "--target-path", str(work / "target"), "--log-path", str(work / "logs"), *extra]
@@ -130,7 +139,7 @@ def republished(generated_build, published_build, generated_data, tmp_path_facto
     makes any more (a model renamed since build A).
     """
     work = tmp_path_factory.mktemp("republish")
-    working = work / "working.duckdb"
+    working = work / WORKING_NAME
     shutil.copyfile(generated_build.db_path, working)
     with duckdb.connect(str(working)) as con:
         con.execute(f"create table {STALE_TABLE} as select '{STALE_MARKER}' as note")
@@ -272,7 +281,7 @@ def test_failed_build_leaves_the_published_file_byte_for_byte(served, generated_
     assert sorted(p.name for p in served.parent.iterdir()) == [served.name, lock_path(served).name], \
         "no temporary file left behind"
     # The working file dbt created holds every customer's data: the owner's only, whatever the umask.
-    assert stat.S_IMODE((tmp_path / "working.duckdb").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / WORKING_NAME).stat().st_mode) == 0o600
 
 
 def test_a_killed_publisher_takes_dbt_with_it(served, generated_data, tmp_path):
@@ -506,3 +515,9 @@ def test_published_view_reads_with_the_duckdb_1x_reader(published_build):
                      "print(con.execute('select count(*) from int_invoice_lines_netted').fetchone()[0])")
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) == published_build.scalar("select count(*) from int_invoice_lines_netted")
+
+
+def test_the_working_files_database_is_named_as_dbt_duckdb_names_it():
+    assert dbt_database_name(Path("customer_segments.build.duckdb")) == "customer_segments"
+    assert dbt_database_name(Path("/x/.hidden.duckdb")) == "hidden"
+    assert dbt_database_name(Path("working.duckdb")) == "working"
