@@ -1,6 +1,6 @@
 """One row per readable line of the input file, in canonical typed columns (see customer_segments.ingest)."""
 
-from customer_segments.ingest import load_transactions, without_traceback
+from customer_segments.ingest import input_arguments, load_transactions, without_traceback
 from customer_segments.settings import parse_settings
 
 
@@ -12,12 +12,7 @@ def model(dbt, session):
     return without_traceback(
         load_transactions,
         session,
-        path=settings["transactions_path"],
-        column_map=settings["column_map"],
-        date_formats=settings["date_formats"],
-        csv_encoding=settings["csv_encoding"],
-        csv_delimiter=settings["csv_delimiter"],
-        decimal_separator=settings["decimal_separator"],
+        **input_arguments(settings),
         # The CSV's malformed rows, already found by that model: the file is not scanned for them again.
         rejected=dbt.ref("base_retail__rejected_lines"),
     )

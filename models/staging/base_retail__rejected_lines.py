@@ -1,6 +1,6 @@
 """One row per line of a CSV input that is not valid CSV, with its text and why (see customer_segments.ingest)."""
 
-from customer_segments.ingest import rejected_transactions, without_traceback
+from customer_segments.ingest import input_arguments, rejected_transactions, without_traceback
 from customer_segments.settings import parse_settings
 
 
@@ -12,10 +12,5 @@ def model(dbt, session):
     return without_traceback(
         rejected_transactions,
         session,
-        path=settings["transactions_path"],
-        column_map=settings["column_map"],
-        date_formats=settings["date_formats"],
-        csv_encoding=settings["csv_encoding"],
-        csv_delimiter=settings["csv_delimiter"],
-        decimal_separator=settings["decimal_separator"],
+        **input_arguments(settings),
     )

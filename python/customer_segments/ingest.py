@@ -790,6 +790,17 @@ def load_transactions(
     return relation
 
 
+#: The loader's arguments that are input vars, by the var's name when it differs.
+INPUT_VARS = {"path": "transactions_path", "column_map": "column_map", "date_formats": "date_formats",
+              "csv_encoding": "csv_encoding", "csv_delimiter": "csv_delimiter", "decimal_separator": "decimal_separator"}
+
+
+def input_arguments(settings: Mapping[str, object]) -> dict[str, object]:
+    """The arguments of :func:`load_transactions` and :func:`rejected_transactions` from a model's
+    parsed settings."""
+    return {argument: settings[var] for argument, var in INPUT_VARS.items()}
+
+
 def rejected_transactions(con: duckdb.DuckDBPyConnection, path: object, **options: object) -> duckdb.DuckDBPyRelation:
     """:func:`rejected_lines` for the same input vars as :func:`load_transactions`."""
     return rejected_lines(con, input_options(path, **options))
