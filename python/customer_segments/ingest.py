@@ -33,7 +33,7 @@ from pathlib import Path
 
 import duckdb
 
-from customer_segments.settings import CSV_ENCODINGS, parse_settings
+from customer_segments.settings import CSV_ENCODINGS, parse_settings, sql_identifier, sql_literal
 
 #: Canonical column -> accepted source names, compared case-insensitively ignoring spaces,
 #: underscores and dashes. Covers the UCI "Online Retail" (I and II) exports and snake_case.
@@ -103,13 +103,10 @@ class InputOptions:
 
 
 def _check_date_formats(formats: object) -> tuple[str, ...] | None:
-    """None (the defaults, with day/month detection) or the user's formats, each checked by DuckDB."""
-    if formats is None or formats == []:
+    """None (the defaults, with day/month detection) or the user's formats (a list of texts holding `%`,
+    as customer_segments.settings parsed them), each checked by DuckDB."""
+    if not formats:
         return None
-    if isinstance(formats, str):
-        formats = [formats]
-    if not isinstance(formats, list) or not formats or not all(isinstance(f, str) and "%" in f for f in formats):
-        raise InputError(f"var date_formats must be a list of strptime formats such as '%d/%m/%Y %H:%M', got {formats!r}")
     zoned = ["%z" in f for f in formats]
     if any(zoned) and not all(zoned):
         # Mixed, DuckDB would read the formats without a zone in the session's time zone.
@@ -201,16 +198,8 @@ def resolve_columns(
     return resolved
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _list_literal(texts: Sequence[str]) -> str:
-    return "[" + ", ".join(_literal(t) for t in texts) + "]"
+    return "[" + ", ".join(sql_literal(t) for t in texts) + "]"
 
 
 def _whole_number(value: str) -> str:
@@ -224,7 +213,7 @@ def _whole_number(value: str) -> str:
     number = f"try_cast({value} as double)"
     return (
         f"case when regexp_full_match({value}, '[-+]?[0-9]+(\\.0*)?') then try_cast({value} as bigint) "
-        f"when regexp_full_match({value}, {_literal(NUMBER_TEXT)}) and isfinite({number}) "
+        f"when regexp_full_match({value}, {sql_literal(NUMBER_TEXT)}) and isfinite({number}) "
         f"and {number} = trunc({number}) and abs({number}) < {EXACT_DOUBLE_LIMIT} "
         f"then cast({number} as bigint) end"
     )
@@ -253,7 +242,7 @@ def _text_price(value: str, decimal_separator: str) -> str:
     else:
         grouped, plain = r"[-+]?\d{1,3}(\.\d{3})+(,\d*)?", f"replace(replace({text}, '.', ''), ',', '.')"
         number = f"case when regexp_full_match({text}, '{grouped}') or not contains({text}, '.') then {plain} end"
-    return f"case when regexp_full_match({number}, {_literal(NUMBER_TEXT)}) then try_cast({number} as {MONEY_TYPE}) end"
+    return f"case when regexp_full_match({number}, {sql_literal(NUMBER_TEXT)}) then try_cast({number} as {MONEY_TYPE}) end"
 
 
 def _text_timestamp(value: str, date_formats: tuple[str, ...], zoned_iso: bool) -> str:
@@ -266,7 +255,7 @@ def _text_timestamp(value: str, date_formats: tuple[str, ...], zoned_iso: bool) 
     if not zoned_iso:
         return parsed
     return (
-        f"case when regexp_full_match({value}, {_literal(ZONED_ISO_PATTERN)}) "
+        f"case when regexp_full_match({value}, {sql_literal(ZONED_ISO_PATTERN)}) "
         f"then timezone('UTC', try_cast({value} as timestamptz)) else {parsed} end"
     )
 
@@ -277,8 +266,8 @@ def _typed_expression(
     """SQL for one canonical column, and SQL for its parse-error message (None when it cannot fail)."""
     if source is None:
         placeholder = ABSENT_PLACEHOLDERS[canonical]
-        return f"cast({'null' if placeholder is None else _literal(placeholder)} as varchar) as {canonical}", None
-    col = _quote(source)
+        return f"cast({'null' if placeholder is None else sql_literal(placeholder)} as varchar) as {canonical}", None
+    col = sql_identifier(source)
     source_type = source_type.upper()
     is_text = source_type == "VARCHAR"
     if canonical in ("invoice_no", "stock_code", "description", "country"):
@@ -318,7 +307,7 @@ def _typed_expression(
         raise AssertionError(canonical)
     error = (
         f"case when nullif({shown}, '') is not null and {parsed} is null "
-        f"then {_literal(source + ' ' + chr(39))} || {shown} || {_literal(chr(39) + ' ' + what)} end"
+        f"then {sql_literal(source + ' ' + chr(39))} || {shown} || {sql_literal(chr(39) + ' ' + what)} end"
     )
     return f"{parsed} as {canonical}", error
 
@@ -332,7 +321,7 @@ def day_month_order(con: duckdb.DuckDBPyConnection, source: str, params: dict, c
     other, :class:`InputError` says so with an example and the date_formats var that settles it.
     Without slash dates, the answer does not matter (month first).
     """
-    values = f"trim({_quote(column)})"
+    values = f"trim({sql_identifier(column)})"
     month_first = f"try_strptime({values}, {_list_literal(MONTH_FIRST_FORMATS)})"
     day_first = f"try_strptime({values}, {_list_literal(DAY_FIRST_FORMATS)})"
     counts = con.execute(
@@ -357,7 +346,7 @@ def day_month_order(con: duckdb.DuckDBPyConnection, source: str, params: dict, c
 
     def settle(example: str) -> str:
         """The var that settles it, in the form (with or without a time) of the example."""
-        fits = [con.execute(f"select try_strptime($v, {_literal(f)}) is not null", {"v": example}).fetchone()[0]
+        fits = [con.execute(f"select try_strptime($v, {sql_literal(f)}) is not null", {"v": example}).fetchone()[0]
                 for f in DAY_FIRST_FORMATS]
         form = fits.index(True) if True in fits else 0
         return f"set date_formats: ['{DAY_FIRST_FORMATS[form]}'] (day first) or ['{MONTH_FIRST_FORMATS[form]}'] (month first)"
@@ -369,7 +358,7 @@ def day_month_order(con: duckdb.DuckDBPyConnection, source: str, params: dict, c
         )
     readings = con.execute(
         f"select strftime({month_first}, '%Y-%m-%d %H:%M'), strftime({day_first}, '%Y-%m-%d %H:%M') "
-        f"from (select $v as {_quote(column)})",
+        f"from (select $v as {sql_identifier(column)})",
         {"v": either_way},
     ).fetchone()
     raise InputError(
@@ -753,7 +742,7 @@ def transactions_sql(
     beyond = f"abs(quantity * unit_price) > {MONEY_LIMIT}"
     line_value_error = (
         f"case when {beyond} then "
-        f"{_literal('line value ' + (resolved['quantity'] or '') + ' x ' + (resolved['unit_price'] or '') + ' = ')} "
+        f"{sql_literal('line value ' + (resolved['quantity'] or '') + ' x ' + (resolved['unit_price'] or '') + ' = ')} "
         f"|| cast(quantity * unit_price as varchar) || ' is beyond DECIMAL(18,3)' end"
     )
     sql = (

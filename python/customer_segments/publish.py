@@ -38,7 +38,7 @@ from pathlib import Path
 
 import duckdb
 
-from customer_segments.settings import SettingsError, check_environment
+from customer_segments.settings import SettingsError, check_environment, sql_identifier, sql_literal
 
 #: Where dbt writes (the profile reads the same variable); relative to the project root.
 DEFAULT_WORKING = Path("customer_segments.build.duckdb")
@@ -336,26 +336,18 @@ def _fsync(path: Path) -> None:
 
 # ---------- the new file
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _write_fresh_copy(working: Path, fresh: Path, relations: Sequence[Relation], version: str) -> None:
     """Write ``relations`` of ``working`` into the new file ``fresh`` and check it reads the same rows."""
     config = {"storage_compatibility_version": version, "preserve_insertion_order": True,
-              "autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    config["memory_limit"] = str(check_environment()["SEGMENTS_MEMORY_LIMIT"])
+              "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+              "memory_limit": str(check_environment()["SEGMENTS_MEMORY_LIMIT"])}
     with duckdb.connect(str(fresh), config=config) as con:
         # A read-only attach: folds in the working file's log, if any, without writing to it.
-        con.execute(f"attach {_literal(str(working))} as build_source (read_only)")
+        con.execute(f"attach {sql_literal(str(working))} as build_source (read_only)")
         views = {}
         for relation in relations:
-            con.execute(f"create schema if not exists {_quote(relation.schema)}")
-            source = f"build_source.{_quote(relation.schema)}.{_quote(relation.name)}"
+            con.execute(f"create schema if not exists {sql_identifier(relation.schema)}")
+            source = f"build_source.{sql_identifier(relation.schema)}.{sql_identifier(relation.name)}"
             if relation.is_view:
                 found = con.execute("select sql from duckdb_views() where database_name = 'build_source' "
                                     "and schema_name = ? and view_name = ?",
@@ -364,7 +356,7 @@ def _write_fresh_copy(working: Path, fresh: Path, relations: Sequence[Relation],
                     raise PublishError(f"view {relation.schema}.{relation.name} not found in {working}")
                 views[relation] = found[0]
             else:
-                con.execute(f"create table {_quote(relation.schema)}.{_quote(relation.name)} as "
+                con.execute(f"create table {sql_identifier(relation.schema)}.{sql_identifier(relation.name)} as "
                             f"select * from {source}")
         # A view's SQL names its relations by schema and name (no catalog), so it reads the new file's
         # tables; views on views are created once what they read exists.
@@ -372,7 +364,7 @@ def _write_fresh_copy(working: Path, fresh: Path, relations: Sequence[Relation],
         while pending:
             created = []
             for relation, sql in pending.items():
-                con.execute(f"set schema = {_literal(relation.schema)}")
+                con.execute(f"set schema = {sql_literal(relation.schema)}")
                 try:
                     con.execute(sql)
                     created.append(relation)
@@ -384,7 +376,7 @@ def _write_fresh_copy(working: Path, fresh: Path, relations: Sequence[Relation],
             for relation in created:
                 del pending[relation]
         for relation in relations:
-            name = f"{_quote(relation.schema)}.{_quote(relation.name)}"
+            name = f"{sql_identifier(relation.schema)}.{sql_identifier(relation.name)}"
             new, old = con.execute(f"select (select count(*) from {name}), "
                                    f"(select count(*) from build_source.{name})").fetchone()
             if new != old:
@@ -394,7 +386,7 @@ def _write_fresh_copy(working: Path, fresh: Path, relations: Sequence[Relation],
     # Refuse to serve a file that does not open on its own.
     with duckdb.connect(str(fresh), read_only=True) as con:
         for relation in relations:
-            con.execute(f"select count(*) from {_quote(relation.schema)}.{_quote(relation.name)}").fetchone()
+            con.execute(f"select count(*) from {sql_identifier(relation.schema)}.{sql_identifier(relation.name)}").fetchone()
     _fsync(fresh)
 
 

@@ -143,6 +143,18 @@ MEMORY_PATTERN = re.compile(r"[0-9]+([.][0-9]+)? ?([KMGTkmgt]i?)?[Bb]")
 STORAGE_VERSION_PATTERN = re.compile(r"v[0-9]+[.][0-9]+[.][0-9]+|latest")
 
 
+
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal, its quotes doubled: the one way Python code writes text into SQL
+    that is not a bound parameter (the macro sql_string does the same in dbt's SQL)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier (a file's column name, a schema or table name)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Settings(Mapping[str, object]):
     """Parsed settings by var name: only the vars given to :func:`parse_settings`."""
 
