@@ -38,12 +38,12 @@ from pathlib import Path
 
 import duckdb
 
-from customer_segments.settings import SettingsError, check_environment, sql_identifier, sql_literal
+from customer_segments.settings import BY_NAME, SettingsError, check_environment, sql_identifier, sql_literal
 
 #: Where dbt writes (the profile reads the same variable); relative to the project root.
-DEFAULT_WORKING = Path("customer_segments.build.duckdb")
+DEFAULT_WORKING = Path(str(BY_NAME["SEGMENTS_DB"].default))
 #: The file BI tools, the report and the exports read; relative to the project root.
-DEFAULT_PUBLISHED = Path("customer_segments.duckdb")
+DEFAULT_PUBLISHED = Path(str(BY_NAME["SEGMENTS_PUBLISHED"].default))
 #: Permission bits of a first publish (no file to take them from), further restricted by the umask:
 #: owner read-write, group read, others nothing. Customer data is never world-readable by default.
 DEFAULT_MODE = 0o640
