@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock Makefile
 	touch $@
 
 data: setup
-	$(BIN)/python -m customer_segments.generate --out data/generated
+	$(BIN)/python -m synthetic_shop.generate --out data/generated
 
 # dbt writes the working file customer_segments.build.duckdb; readers never see it.
 build: setup
@@ -35,13 +35,13 @@ build: setup
 # build atomically replaces the published customer_segments.duckdb (SEGMENTS_PUBLISHED) that BI tools
 # hold open, keeping its mode and owner (docs/publishing.md).
 publish: setup
-	$(BIN)/python -m customer_segments.publish
+	$(BIN)/python -m customer_segments.delivery.publish
 
 report: setup
-	$(BIN)/python -m customer_segments.report
+	$(BIN)/python -m customer_segments.delivery.report
 
 exports: setup
-	$(BIN)/python -m customer_segments.exports
+	$(BIN)/python -m customer_segments.delivery.exports
 
 # The report's test drives a real headless Chromium (Debian's package).
 browser:
@@ -70,7 +70,7 @@ test-fast: setup
 # Scale benchmark (not part of the tests): dbt build and plain pandas at 1x, 10x and 100x the real
 # data (inputs written under data/bench/), figures to BENCHMARKS.md. Takes a while; needs ~8 GiB free disk.
 bench: setup
-	$(BIN)/python -m customer_segments.benchmark
+	$(BIN)/python -m benchmarks.benchmark
 
 # What `make data`, the build, the report and the exports wrote; the virtualenv stays (distclean removes it too).
 clean:

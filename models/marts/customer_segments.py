@@ -1,11 +1,11 @@
-"""One row per customer with monetary > 0: their K-means segment (customer_segments.segments), with k
+"""One row per customer with monetary > 0: their K-means segment (customer_segments.segmentation.segments), with k
 from segment_k_selection (capped to what the data can hold) and ids kept from the previous build where
 centroids barely moved."""
 
-from customer_segments.segments import build_customer_segments
-from customer_segments.selection import chosen_k
+from customer_segments.segmentation.segments import build_customer_segments
+from customer_segments.segmentation.selection import chosen_k
+from customer_segments.segmentation.validation import segments_to_fit
 from customer_segments.settings import parse_settings
-from customer_segments.validation import segments_to_fit
 
 
 def previous_build(dbt, session):

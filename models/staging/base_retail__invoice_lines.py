@@ -1,6 +1,6 @@
-"""One row per readable line of the input file, in canonical typed columns (see customer_segments.ingest)."""
+"""One row per readable line of the input file, in canonical typed columns (see customer_segments.ingest.read)."""
 
-from customer_segments.ingest import input_arguments, load_transactions, without_traceback
+from customer_segments.ingest.read import input_arguments, load_transactions, without_traceback
 from customer_segments.settings import parse_settings
 
 

@@ -1,6 +1,6 @@
-"""One row per line of a CSV input that is not valid CSV, with its text and why (see customer_segments.ingest)."""
+"""One row per line of a CSV input that is not valid CSV, with its text and why (see customer_segments.ingest.read)."""
 
-from customer_segments.ingest import input_arguments, rejected_transactions, without_traceback
+from customer_segments.ingest.read import input_arguments, rejected_transactions, without_traceback
 from customer_segments.settings import parse_settings
 
 

@@ -1,10 +1,11 @@
 """customer_segments: the Python side of the customer-segmentation dbt project.
 
-Modules: ``ingest`` (read a shop's export), ``features`` (feature sets, transforms, outlier clipping),
-``clustering`` (K-means segments), ``selection`` (choosing k), ``comparison`` (algorithms and feature
-sets compared), ``stability`` (bootstrap), ``relabel`` (ids kept across builds), ``importance`` (what
-separates the segments), ``naming`` (segment names from centroids and the playbook), ``settings``
-(dbt vars), ``generate`` (the embedded synthetic data set).
+Wings that follow the DAG: ``settings`` (every dbt var and environment variable, declared and parsed
+once; a leaf), ``ingest`` (read a shop's export), ``products`` (product categories), ``segmentation``
+(features, K-means, the choice of k, stability, ids, names), ``prediction`` (forecasts, the
+first-purchase classifier, scoring) and ``delivery`` (publishing, the report, exports, the summary).
+Development tools live outside the package: ``synthetic_shop`` (the embedded data set) and the top-level
+``benchmarks`` folder.
 
 Importing the package fixes every native thread pool (BLAS, OpenMP) of the process at one thread, once,
 before our modules import numpy, scipy or scikit-learn:

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_segments.generate import write_dataset
+from synthetic_shop.generate import write_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_DATA = Path(os.environ.get("SEGMENTS_REAL_DATA", ROOT.parent / "shared" / "data" / "online_retail.parquet"))
@@ -109,8 +109,8 @@ def real_build(tmp_path_factory, real_data) -> Build:
 
 @pytest.fixture(scope="session")
 def published_build(tmp_path_factory, generated_build) -> Build:
-    """The generated build published as readers get it (customer_segments.publish), in its own directory."""
-    from customer_segments.publish import publish
+    """The generated build published as readers get it (customer_segments.delivery.publish), in its own directory."""
+    from customer_segments.delivery.publish import publish
 
     work = tmp_path_factory.mktemp("publish")
     working = work / "working.duckdb"

@@ -14,10 +14,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from customer_segments.ingest import InputError, input_options, load_transactions, rejected_transactions
-from customer_segments.segments import build_customer_segments
+from customer_segments.ingest.read import InputError, input_options, load_transactions, rejected_transactions
+from customer_segments.segmentation.segments import build_customer_segments
+from customer_segments.segmentation.validation import MAX_SEGMENTS, segments_to_fit
 from customer_segments.settings import SettingsError
-from customer_segments.validation import MAX_SEGMENTS, segments_to_fit
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 PLAYBOOK = Path(__file__).resolve().parents[2] / "seeds" / "segment_playbook.csv"

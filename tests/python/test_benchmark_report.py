@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from customer_segments.benchmark import BEGIN_MARK, END_MARK, write_report
+from benchmarks.benchmark import BEGIN_MARK, END_MARK, write_report
 
 
 def test_report_replaces_its_block_and_keeps_the_notes(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from customer_segments.categories import UNCATEGORISED, build_product_categories, normalize_description
+from customer_segments.products.categories import UNCATEGORISED, build_product_categories, normalize_description
 
 #: Eighteen perfectly separated toy products: NMF reaches the answer but its stopping rule keeps
 #: iterating on exact zeros. The real and generated catalogues converge without warning.

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_segments.clustering import fit_kmeans_segments
-from customer_segments.features import FeatureTransform
-from customer_segments.relabel import order_by_mean
+from customer_segments.segmentation.clustering import fit_kmeans_segments
+from customer_segments.segmentation.features import FeatureTransform
+from customer_segments.segmentation.relabel import order_by_mean
 
 
 def three_groups(seed: int = 0, per_group: int = 60) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from customer_segments.clv import (
+from customer_segments.prediction.clv import (
     BgNbdParams,
     GammaGammaParams,
     bgnbd_expected_purchases,

@@ -4,18 +4,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_segments.comparison import (
+from customer_segments.segmentation.comparison import (
     ALGORITHMS,
     ComparisonSettings,
     build_algorithm_comparison,
     build_feature_set_comparison,
     dbscan_eps,
 )
-from customer_segments.importance import feature_importance_table
-from customer_segments.naming import apply_name_overrides, name_segments
-from customer_segments.segments import build_customer_segments
-from customer_segments.selection import build_k_selection
-from customer_segments.stability import STABLE_ARI, bootstrap_stability
+from customer_segments.segmentation.importance import feature_importance_table
+from customer_segments.segmentation.naming import apply_name_overrides, name_segments
+from customer_segments.segmentation.segments import build_customer_segments
+from customer_segments.segmentation.selection import build_k_selection
+from customer_segments.segmentation.stability import STABLE_ARI, bootstrap_stability
 from segmentation_data import planted_customers
 
 SETTINGS = ComparisonSettings(k=4, silhouette_sample_size=200, agglomerative_sample_size=150,

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from customer_segments.exports import RAW_ID_STATEMENT, neutralise_formulas, pseudonymise
+from customer_segments.delivery.exports import RAW_ID_STATEMENT, neutralise_formulas, pseudonymise
 
 KEY = "campaign-secret-" + "s" * 24
 #: Country values planted in the published file, as a source file could carry them.
@@ -29,7 +29,7 @@ def run_exports(db: Path, out: Path, key: str | None = None) -> subprocess.Compl
     env = {k: v for k, v in os.environ.items() if k != "SEGMENTS_EXPORT_HMAC_KEY"}
     if key is not None:
         env["SEGMENTS_EXPORT_HMAC_KEY"] = key
-    return subprocess.run([sys.executable, "-m", "customer_segments.exports", "--db", str(db), "--out", str(out)],
+    return subprocess.run([sys.executable, "-m", "customer_segments.delivery.exports", "--db", str(db), "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
 
-from customer_segments.clustering import fit_kmeans_segments
-from customer_segments.features import CLIP_Z, FEATURE_SETS, FeatureTransform
+from customer_segments.segmentation.clustering import fit_kmeans_segments
+from customer_segments.segmentation.features import CLIP_Z, FEATURE_SETS, FeatureTransform
 from segmentation_data import planted_customers
 
 

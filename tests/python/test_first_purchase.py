@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from customer_segments.first_purchase import (
+from customer_segments.prediction.first_purchase import (
     MODEL_NAMES,
     balanced_accuracy,
     feature_columns,

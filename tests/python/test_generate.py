@@ -1,4 +1,4 @@
-"""Tests for the synthetic Online Retail generator (customer_segments.generate).
+"""Tests for the synthetic Online Retail generator (synthetic_shop.generate).
 
 Rate bounds are loose brackets around what the real UCI file shows (541,909 lines); the
 comment on each gives the real value.
@@ -12,7 +12,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from customer_segments.generate import (
+from synthetic_shop.generate import (
     COLUMNS,
     FIRST_INVOICE_NO,
     PLANTED_GROUPS,

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_segments.naming import centroid_levels, descriptive_label, level, match_playbook, name_segments
+from customer_segments.segmentation.naming import (
+    centroid_levels,
+    descriptive_label,
+    level,
+    match_playbook,
+    name_segments,
+)
 
 FEATURES = ("recency_days", "frequency", "monetary")
 PLAYBOOK = pd.read_csv(Path(__file__).parents[2] / "seeds" / "segment_playbook.csv")

@@ -182,7 +182,7 @@ def test_as_of_date_var_moves_recency_and_tenure(copy_of_build, tmp_path):
 
 
 def test_summary_prints_the_headline_figures(generated_build, capsys):
-    from customer_segments.summary import main
+    from customer_segments.delivery.summary import main
 
     assert main([str(generated_build.db_path)]) == 0
     printed = capsys.readouterr().out

@@ -14,8 +14,8 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_recall_fscore_support
 
 from conftest import ROOT, run_dbt
-from customer_segments.first_purchase import CLASSIFIER_SAMPLE_SIZE, prepare_features
-from customer_segments.scoring import basket_features, load_artifact, main
+from customer_segments.prediction.first_purchase import CLASSIFIER_SAMPLE_SIZE, prepare_features
+from customer_segments.prediction.scoring import basket_features, load_artifact, main
 
 pytestmark = pytest.mark.dbt
 
@@ -272,7 +272,7 @@ def test_scoring_cli_scores_a_new_customers_first_invoice(generated_build, tmp_p
     lines.to_json(tmp_path / "first.json", orient="records")
     outputs = []
     for name in ("first.csv", "first.json"):
-        result = subprocess.run([sys.executable, "-m", "customer_segments.scoring", str(tmp_path / name),
+        result = subprocess.run([sys.executable, "-m", "customer_segments.prediction.scoring", str(tmp_path / name),
                                  "--db", str(generated_build.db_path), "--json"],
                                 capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert result.returncode == 0, result.stderr
@@ -290,7 +290,7 @@ def test_scoring_cli_scores_a_new_customers_first_invoice(generated_build, tmp_p
     for segment_id, p in zip(artifact.pipeline.classes_, expected):
         assert scored["probabilities"][names[segment_id]] == pytest.approx(p)
 
-    plain = subprocess.run([sys.executable, "-m", "customer_segments.scoring", str(tmp_path / "first.csv"),
+    plain = subprocess.run([sys.executable, "-m", "customer_segments.prediction.scoring", str(tmp_path / "first.csv"),
                             "--db", str(generated_build.db_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert plain.returncode == 0 and f"segment: {scored['segment_name']}" in plain.stdout
 

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy
 
 from conftest import ROOT
-from customer_segments.publish import (
+from customer_segments.delivery.publish import (
     PublishError,
     completed_relations,
     dbt_database_name,
@@ -92,7 +92,7 @@ def sha256(path: Path) -> str:
 
 def publish_command(work: Path, published: Path, data: Path, *extra: str) -> list[str]:
     # Named like the default working file: dbt-duckdb names its database after the part before the first dot.
-    return [sys.executable, "-m", "customer_segments.publish", "--working", str(work / WORKING_NAME),
+    return [sys.executable, "-m", "customer_segments.delivery.publish", "--working", str(work / WORKING_NAME),
             "--published", str(published), "--project-dir", str(ROOT),
             "--vars", f'{{"transactions_path": "{data}"}}',
             "--target-path", str(work / "target"), "--log-path", str(work / "logs"), *extra]
@@ -100,7 +100,7 @@ def publish_command(work: Path, published: Path, data: Path, *extra: str) -> lis
 
 def run_publish(work: Path, published: Path, data: Path, *extra: str, env: dict | None = None,
                 ) -> subprocess.CompletedProcess:
-    """`python -m customer_segments.publish` as a user runs it: dbt build into a working file, then publish."""
+    """`python -m customer_segments.delivery.publish` as a user runs it: dbt build into a working file, then publish."""
     return subprocess.run(publish_command(work, published, data, *extra), cwd=ROOT,
                           env={**os.environ, "DO_NOT_TRACK": "1", **(env or {})},
                           capture_output=True, text=True, timeout=900)
@@ -114,7 +114,7 @@ def dbt_processes(target: Path) -> list[str]:
             args = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        publisher = any(b"customer_segments.publish" in arg for arg in args)
+        publisher = any(b"customer_segments.delivery.publish" in arg for arg in args)
         if b"build" in args and str(target).encode() in args and not publisher:
             found.append(b" ".join(args).decode(errors="replace"))
     return found
@@ -394,7 +394,7 @@ def test_only_results_where_every_node_of_the_project_passed_are_published(gener
 def test_a_second_publisher_waits_for_the_lock_or_exits_with_no_wait(served, published_build, generated_data,
                                                                      tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from customer_segments.publish import publish_lock\n"
+        [sys.executable, "-c", "import sys; from customer_segments.delivery.publish import publish_lock\n"
          f"with publish_lock({str(served)!r}):\n    print('locked', flush=True); sys.stdin.readline()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -405,7 +405,7 @@ def test_a_second_publisher_waits_for_the_lock_or_exits_with_no_wait(served, pub
                                  f"{lock_path(served)}); nothing published\n")
         assert not (tmp_path / "target").exists(), "dbt must not run without the lock"
         waiter = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from customer_segments.publish import publish\n"
+            [sys.executable, "-c", "import sys; from customer_segments.delivery.publish import publish\n"
              f"publish({str(published_build.db_path)!r}, {str(served)!r}); print('published')"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert waiter.stderr.readline() == f"waiting for another publish of {served} (pid {holder.pid}, lock " \
@@ -452,7 +452,7 @@ def test_publish_refuses_the_working_file_as_published_file(published_build, tmp
     with pytest.raises(PublishError, match="SEGMENTS_DB and SEGMENTS_PUBLISHED are the same file"):
         publish_build(link, published_build.db_path)
     result = subprocess.run(
-        [sys.executable, "-m", "customer_segments.publish", "--project-dir", str(ROOT)], cwd=tmp_path,
+        [sys.executable, "-m", "customer_segments.delivery.publish", "--project-dir", str(ROOT)], cwd=tmp_path,
         env={**os.environ, "SEGMENTS_DB": str(link), "SEGMENTS_PUBLISHED": str(published_build.db_path)},
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
@@ -465,7 +465,7 @@ def test_publish_refuses_the_working_file_as_published_file(published_build, tmp
 def test_publish_refuses_a_hostile_env_var_before_dbt_runs(served, tmp_path, name, value):
     before = sha256(served)
     result = subprocess.run(
-        [sys.executable, "-m", "customer_segments.publish", "--project-dir", str(ROOT),
+        [sys.executable, "-m", "customer_segments.delivery.publish", "--project-dir", str(ROOT),
          "--working", str(tmp_path / "working.duckdb"), "--published", str(served)],
         cwd=tmp_path, env={**os.environ, name: value}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr

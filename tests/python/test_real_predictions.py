@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from customer_segments.scoring import score_first_invoice
+from customer_segments.prediction.scoring import score_first_invoice
 
 pytestmark = [pytest.mark.dbt, pytest.mark.real_data]
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_segments.clustering import FIRST_BUILD, MATCHED, NEW_SEGMENT, fit_kmeans_segments
-from customer_segments.relabel import match_previous_ids
+from customer_segments.segmentation.clustering import FIRST_BUILD, MATCHED, NEW_SEGMENT, fit_kmeans_segments
+from customer_segments.segmentation.relabel import match_previous_ids
 from segmentation_data import planted_customers
 
 PREVIOUS = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])

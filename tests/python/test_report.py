@@ -14,8 +14,8 @@ import pytest
 
 from browser import Browser, find_chromium
 from conftest import ROOT
-from customer_segments.publish import publish
-from customer_segments.report import write_report
+from customer_segments.delivery.publish import publish
+from customer_segments.delivery.report import write_report
 
 pytestmark = pytest.mark.dbt
 

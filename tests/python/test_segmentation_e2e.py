@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from conftest import run_dbt
-from customer_segments.generate import write_dataset
-from customer_segments.stability import STABLE_ARI
+from customer_segments.segmentation.stability import STABLE_ARI
+from synthetic_shop.generate import write_dataset
 from test_pipeline_e2e import MIN_ADJUSTED_RAND_INDEX
 
 pytestmark = pytest.mark.dbt

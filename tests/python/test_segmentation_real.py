@@ -2,7 +2,7 @@
 
 import pytest
 
-from customer_segments.stability import STABLE_ARI
+from customer_segments.segmentation.stability import STABLE_ARI
 
 pytestmark = [pytest.mark.dbt, pytest.mark.real_data]
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_segments.features import FeatureTransform
-from customer_segments.selection import (
+from customer_segments.segmentation.features import FeatureTransform
+from customer_segments.segmentation.selection import (
     build_k_selection,
     choose_k,
     chosen_k,

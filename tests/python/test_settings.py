@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import DBT, ROOT, run_dbt
-from customer_segments.ingest import load_transactions
+from customer_segments.ingest.read import load_transactions
 from customer_segments.settings import (
     BY_NAME,
     ENV_VARS,

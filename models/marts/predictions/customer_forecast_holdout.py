@@ -1,8 +1,8 @@
 """One row per customer who bought before var forecast_calibration_end_date: purchases predicted for
 the rest of the data by BG/NBD fitted on the calibration period, the naive past-rate baseline, and
-what actually happened (customer_segments.clv.build_holdout_forecast)."""
+what actually happened (customer_segments.prediction.clv.build_holdout_forecast)."""
 
-from customer_segments.clv import build_holdout_forecast
+from customer_segments.prediction.clv import build_holdout_forecast
 
 
 def model(dbt, session):

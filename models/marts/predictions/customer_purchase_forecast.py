@@ -1,7 +1,7 @@
 """One row per customer: BG/NBD + Gamma-Gamma forecast of purchases and net spend over the next
-var forecast_horizon_days, probability alive and discounted CLV (customer_segments.clv)."""
+var forecast_horizon_days, probability alive and discounted CLV (customer_segments.prediction.clv)."""
 
-from customer_segments.clv import build_purchase_forecast
+from customer_segments.prediction.clv import build_purchase_forecast
 from customer_segments.settings import parse_settings
 
 

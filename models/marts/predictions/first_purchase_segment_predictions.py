@@ -1,7 +1,7 @@
 """One row per customer, classifier and evaluation: the segment predicted from the first purchase alone
-(customer_segments.first_purchase.predict_segments)."""
+(customer_segments.prediction.first_purchase.predict_segments)."""
 
-from customer_segments.first_purchase import predict_segments
+from customer_segments.prediction.first_purchase import predict_segments
 from customer_segments.settings import parse_settings
 
 

@@ -1,7 +1,7 @@
 """One row per classifier and first-purchase feature: permutation importance on the time-split test
-customers (customer_segments.first_purchase.feature_importance)."""
+customers (customer_segments.prediction.first_purchase.feature_importance)."""
 
-from customer_segments.first_purchase import feature_importance
+from customer_segments.prediction.first_purchase import feature_importance
 from customer_segments.settings import parse_settings
 
 

@@ -1,7 +1,7 @@
 """One row: the first-purchase classifier with the best time-split balanced accuracy, refitted on every
-customer and pickled with its version and feature list, for `python -m customer_segments.scoring`."""
+customer and pickled with its version and feature list, for `python -m customer_segments.prediction.scoring`."""
 
-from customer_segments.first_purchase import select_model, train_final_model
+from customer_segments.prediction.first_purchase import select_model, train_final_model
 from customer_segments.settings import parse_settings
 
 

@@ -1,6 +1,6 @@
-"""One row per merchandise stock code: its category learned from its descriptions (customer_segments.categories)."""
+"""One row per merchandise stock code: its category learned from its descriptions (customer_segments.products.categories)."""
 
-from customer_segments.categories import build_product_categories
+from customer_segments.products.categories import build_product_categories
 from customer_segments.settings import parse_settings
 
 

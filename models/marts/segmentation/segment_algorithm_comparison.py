@@ -1,7 +1,7 @@
 """One row per clustering algorithm on the production features and the chosen k: metrics, sizes,
-noise, bootstrap stability (customer_segments.comparison)."""
+noise, bootstrap stability (customer_segments.segmentation.comparison)."""
 
-from customer_segments.comparison import comparison_table
+from customer_segments.segmentation.comparison import comparison_table
 from customer_segments.settings import parse_settings
 
 

@@ -1,8 +1,8 @@
 """One row per segment and feature: how strongly the feature separates the segments (ANOVA F, surrogate
-tree) and drives this segment (effect size) (customer_segments.importance)."""
+tree) and drives this segment (effect size) (customer_segments.segmentation.importance)."""
 
-from customer_segments.features import RFM_FEATURES
-from customer_segments.importance import feature_importance_table
+from customer_segments.segmentation.features import RFM_FEATURES
+from customer_segments.segmentation.importance import feature_importance_table
 from customer_segments.settings import parse_settings
 
 

@@ -1,7 +1,7 @@
 """One row per feature set x transform: K-means with the chosen k, metrics, outlier check and
-bootstrap stability, ranked (customer_segments.comparison)."""
+bootstrap stability, ranked (customer_segments.segmentation.comparison)."""
 
-from customer_segments.comparison import comparison_table
+from customer_segments.segmentation.comparison import comparison_table
 from customer_segments.settings import parse_settings
 
 

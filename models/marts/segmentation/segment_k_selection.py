@@ -1,7 +1,7 @@
 """One row per candidate k: K-means metrics on the production features, and the chosen k with its
-reason (customer_segments.selection)."""
+reason (customer_segments.segmentation.selection)."""
 
-from customer_segments.selection import build_k_selection
+from customer_segments.segmentation.selection import build_k_selection
 from customer_segments.settings import parse_settings
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from customer_segments.clustering import fit_kmeans_segments
-from customer_segments.features import RFM_FEATURES
-from customer_segments.naming import apply_name_overrides, name_segments
-from customer_segments.relabel import MAX_CENTROID_SHIFT
+from customer_segments.segmentation.clustering import fit_kmeans_segments
+from customer_segments.segmentation.features import RFM_FEATURES
+from customer_segments.segmentation.naming import apply_name_overrides, name_segments
+from customer_segments.segmentation.relabel import MAX_CENTROID_SHIFT
 
 
 def build_customer_segments(

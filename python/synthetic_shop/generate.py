@@ -478,7 +478,7 @@ def write_dataset(out_dir: str | Path, n_customers: int = 3000, seed: int = 42,
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit code (2 on invalid arguments)."""
-    parser = argparse.ArgumentParser(prog="python -m customer_segments.generate",
+    parser = argparse.ArgumentParser(prog="python -m synthetic_shop.generate",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output directory, e.g. data/generated")
     parser.add_argument("--customers", type=int, default=3000, help="number of identified customers")

@@ -1,7 +1,7 @@
 """The pipeline as a plain pandas notebook would write it, for the scale benchmark only.
 
 Same rules as the dbt models (exact-duplicate removal, the line filters, closed-form cancellation
-netting, RFM, log1p + standardized K-means), all in memory. `python -m customer_segments.pandas_reference
+netting, RFM, log1p + standardized K-means), all in memory. `python -m benchmarks.pandas_reference
 FILE.parquet` prints the number of customers, their net spend and the segment sizes.
 """
 
@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
-SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
 
 def clean_lines(raw: pd.DataFrame, codes: pd.DataFrame) -> pd.DataFrame:

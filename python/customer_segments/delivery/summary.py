@@ -1,6 +1,6 @@
 """Headline figures of a built DuckDB file, as printed in the README.
 
-    python -m customer_segments.summary [path/to/customer_segments.duckdb]
+    python -m customer_segments.delivery.summary [path/to/customer_segments.duckdb]
 """
 
 from __future__ import annotations

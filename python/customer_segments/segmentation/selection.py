@@ -4,7 +4,7 @@ The rule (:func:`choose_k`):
 
 1. Only k whose smallest cluster holds at least ``min_cluster_share`` of customers, and whose
    K-means partition is stable under resampling (bootstrap mean ARI >= STABLE_ARI, see
-   :mod:`customer_segments.stability`), are candidates: a cluster of a handful of extreme customers
+   :mod:`customer_segments.segmentation.stability`), are candidates: a cluster of a handful of extreme customers
    is not a segment marketing can act on, and a partition that changes when 20% of the customers
    are left out is not one either (stability-based choice of k, after Ben-Hur et al. 2002).
 2. The elbow of the inertia curve is found by the Kneedle method: inertia and k are scaled to [0, 1]
@@ -29,8 +29,8 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
-from customer_segments.features import RFM_FEATURES, FeatureTransform, eligible_customers
-from customer_segments.stability import STABLE_ARI, bootstrap_stability
+from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransform, eligible_customers
+from customer_segments.segmentation.stability import STABLE_ARI, bootstrap_stability
 
 #: Candidate segments must each hold at least this share of customers.
 MIN_CLUSTER_SHARE = 0.02

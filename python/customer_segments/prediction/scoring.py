@@ -1,6 +1,6 @@
 """Score a brand-new customer's first invoice with the classifier trained in the last build.
 
-    python -m customer_segments.scoring --db customer_segments.duckdb first_invoice.csv
+    python -m customer_segments.prediction.scoring --db customer_segments.duckdb first_invoice.csv
 
 The lines (CSV or JSON records) need stock_code, quantity, unit_price and invoiced_at, and may carry
 invoice_no, description and country. The basket features are the ones the first_purchase_features
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from customer_segments.first_purchase import (
+from customer_segments.prediction.first_purchase import (
     ARTIFACT_FORMAT,
     CATEGORY_SHARE_PREFIX,
     ClassifierArtifact,
@@ -156,7 +156,7 @@ def score_first_invoice(db_path: str | Path, lines: pd.DataFrame) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m customer_segments.scoring",
+    parser = argparse.ArgumentParser(prog="python -m customer_segments.prediction.scoring",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("lines", help="the new customer's invoice lines, .csv or .json")
     parser.add_argument("--db", default=os.environ.get("SEGMENTS_DB", "customer_segments.duckdb"),

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
-from customer_segments.features import RFM_FEATURES, FeatureTransform, eligible_customers
-from customer_segments.relabel import MAX_CENTROID_SHIFT, centroids_of, match_previous_ids, order_by_mean
+from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransform, eligible_customers
+from customer_segments.segmentation.relabel import MAX_CENTROID_SHIFT, centroids_of, match_previous_ids, order_by_mean
 
 #: id_source values: how a segment got its id.
 FIRST_BUILD = "first build: ordered by mean monetary"
@@ -72,7 +72,7 @@ def fit_kmeans_segments(
     random_state : seed of the K-means initialisation.
     previous : the previous build's assignments (customer_id, segment_id and the raw ``features``),
         or None on a first build. Its centroids are recomputed in this build's feature space and
-        matched to the new ones (see :mod:`customer_segments.relabel`).
+        matched to the new ones (see :mod:`customer_segments.segmentation.relabel`).
     max_shift : a centroid that moved at most this far keeps its previous id.
 
     Returns

@@ -95,7 +95,7 @@ def name_segments(centroids: np.ndarray, feature_names: tuple[str, ...], playboo
 def apply_name_overrides(names: pd.DataFrame, overrides: pd.DataFrame | None) -> pd.DataFrame:
     """Analyst overrides (seed segment_name_overrides) of segment_name and, when given, suggested_actions.
 
-    Segment ids are stable between builds (:mod:`customer_segments.relabel`), so an override written
+    Segment ids are stable between builds (:mod:`customer_segments.segmentation.relabel`), so an override written
     for segment 3 keeps naming the same customers after new data arrives. Overrides for ids not in this
     build are ignored; names must stay unique.
     """

@@ -31,9 +31,15 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
-from customer_segments.features import FEATURE_SETS, RFM_FEATURES, TRANSFORMS, FeatureTransform, eligible_customers
-from customer_segments.relabel import centroids_of
-from customer_segments.selection import (
+from customer_segments.segmentation.features import (
+    FEATURE_SETS,
+    RFM_FEATURES,
+    TRANSFORMS,
+    FeatureTransform,
+    eligible_customers,
+)
+from customer_segments.segmentation.relabel import centroids_of
+from customer_segments.segmentation.selection import (
     MIN_CLUSTER_SHARE,
     SELECTION_SAMPLE_SIZE,
     chosen_k,
@@ -43,7 +49,7 @@ from customer_segments.selection import (
     sample_indices,
     selection_sample,
 )
-from customer_segments.stability import STABLE_ARI, bootstrap_stability
+from customer_segments.segmentation.stability import STABLE_ARI, bootstrap_stability
 
 
 @dataclass(frozen=True)
@@ -246,7 +252,7 @@ def read_planted_groups(planted_groups_path: object, transactions_path: object) 
     """Planted groups of generated data, for the adjusted Rand index columns; None for real data.
 
     An empty var planted_groups_path means "planted_groups.parquet beside the transactions file, if
-    there is one" (what `python -m customer_segments.generate` writes); a path given must exist.
+    there is one" (what `python -m synthetic_shop.generate` writes); a path given must exist.
     """
     if planted_groups_path:
         path = Path(str(planted_groups_path))

@@ -12,8 +12,8 @@ import warnings
 
 import pandas as pd
 
-from customer_segments.clustering import RFM_FEATURES
-from customer_segments.ingest import InputError
+from customer_segments.ingest.read import InputError
+from customer_segments.segmentation.clustering import RFM_FEATURES
 from customer_segments.settings import BY_NAME
 
 #: Largest number of segments accepted (the bound of var k_max): beyond it a segmentation stops being readable.

@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import customer_segments
-from customer_segments.selection import sample_indices
+from customer_segments.segmentation.selection import sample_indices
 
 #: Basket measures: heavy-tailed, so log1p before scaling.
 SKEWED_FEATURES: tuple[str, ...] = (

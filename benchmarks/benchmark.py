@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("SEGMENTS_REAL_DATA", ROOT.parent / "shared" / "data" / "online_retail.parquet"))
 BENCH_DIR = ROOT / "data" / "bench"
 #: Replicas get customer ids offset by this much: above the largest real id (18287).
@@ -35,7 +35,7 @@ def base_file(bench_dir: Path) -> Path:
         return REAL_DATA
     generated = bench_dir / "generated" / "invoice_lines.parquet"
     if not generated.exists():
-        from customer_segments.generate import write_dataset
+        from synthetic_shop.generate import write_dataset
 
         # ~127 lines per customer: 4,300 customers is about the real file's 541,909 lines.
         write_dataset(generated.parent, n_customers=4_300, seed=42)
@@ -178,7 +178,7 @@ def dbt_build(data_path: Path, work_dir: Path, memory_limit: str) -> dict:
 
 def pandas_build(data_path: Path) -> dict:
     """The plain pandas pipeline (benchmark.pandas_reference) in a child process: wall time and peak RSS."""
-    args = [sys.executable, "-m", "customer_segments.pandas_reference", str(data_path)]
+    args = [sys.executable, "-m", "benchmarks.pandas_reference", str(data_path)]
     result, wall, sampler = run_sampled(args, {**os.environ})
     if result.returncode != 0:
         raise RuntimeError(f"pandas reference failed on {data_path}:\n{result.stdout[-5000:]}")
@@ -194,10 +194,10 @@ def render(results: list[dict], load_before: str, load_after: str) -> str:
     lines = [
         f"## Latest run ({time.strftime('%Y-%m-%d %H:%M')})",
         "",
-        "Produced by `make bench` (`python -m customer_segments.benchmark`). Inputs: the real UCI file",
+        "Produced by `make bench` (`python -m benchmarks.benchmark`). Inputs: the real UCI file",
         "replicated 1x, 10x and 100x with offset customer ids and invoice numbers (parquet, data/bench/).",
         "Each size: one full `dbt build` (all models and all tests) into a fresh DuckDB file, with",
-        "SEGMENTS_MEMORY_LIMIT as shown, then the plain pandas pipeline (customer_segments.pandas_reference:",
+        "SEGMENTS_MEMORY_LIMIT as shown, then the plain pandas pipeline (benchmarks.pandas_reference:",
         "the same cleaning, dedup, netting, RFM and K-means) on the same file. Peak memory is the resident",
         "memory of the whole process tree, sampled every 50 ms. The machine is shared: load is noted.",
         "",

@@ -8,7 +8,7 @@ report never fails on a database built by an older version of the project.
 
 Usage::
 
-    python -m customer_segments.report [--db customer_segments.duckdb] [--out reports/customer_segments.html]
+    python -m customer_segments.delivery.report [--db customer_segments.duckdb] [--out reports/customer_segments.html]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import plotly.offline
 from plotly.subplots import make_subplots
 
-from customer_segments.publish import connect_published, run_reader_cli
+from customer_segments.delivery.publish import connect_published, run_reader_cli
 
 DEFAULT_OUT = Path("reports/customer_segments.html")
 #: Customers drawn in the 3-D scatter: enough to see the shapes, small enough for any browser.

@@ -14,7 +14,7 @@ snapshot, until every connection of their process to that file is closed (docs/p
 
 Usage::
 
-    python -m customer_segments.publish [--no-wait] [any dbt build arguments, e.g. --vars '{...}']
+    python -m customer_segments.delivery.publish [--no-wait] [any dbt build arguments, e.g. --vars '{...}']
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def connect_published(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to a published file, with a clear error when it is not there."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: published database not found; run `python -m customer_segments.publish`")
+        raise FileNotFoundError(f"{path}: published database not found; run `python -m customer_segments.delivery.publish`")
     return duckdb.connect(str(path), read_only=True)
 
 

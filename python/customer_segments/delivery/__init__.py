@@ -1,0 +1,1 @@
+"""What leaves the build: the published DuckDB file, the offline report, campaign exports and the summary."""

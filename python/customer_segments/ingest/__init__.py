@@ -1,0 +1,1 @@
+"""Reading a shop's export: files of any supported format into typed invoice lines and rejected lines."""

@@ -1,0 +1,1 @@
+"""Predictions: BG/NBD and Gamma-Gamma forecasts, the first-purchase classifier and scoring new customers."""

@@ -1,0 +1,1 @@
+"""Product categories learned from the descriptions of the stock codes."""
