@@ -75,8 +75,10 @@ def test_k_range_is_validated():
         validate_k_range(1, 5, 100)
     with pytest.raises(ValueError, match="2 <= k_min <= k_max"):
         validate_k_range(6, 5, 100)
-    with pytest.raises(ValueError, match="k_max must be an integer"):
-        validate_k_range(2, "9", 100)
+    # The data's side of the check: k_max must leave fewer segments than customers.
+    with pytest.raises(ValueError, match=r"customers \(9\)"):
+        validate_k_range(2, 9, 9)
+    validate_k_range(2, 8, 9)
 
 
 def test_the_rule_finds_the_four_planted_groups():

@@ -20,6 +20,8 @@ import pandas as pd
 from sklearn.feature_selection import f_classif
 from sklearn.tree import DecisionTreeClassifier
 
+from customer_segments.segmentation.features import RFM_FEATURES
+
 #: Depth of the surrogate tree: deep enough to carve k <= 10 segments, shallow enough to read.
 SURROGATE_MAX_DEPTH = 4
 
@@ -70,3 +72,13 @@ def feature_importance_table(X: np.ndarray, segment_ids: np.ndarray, feature_nam
                 "surrogate_tree_depth": SURROGATE_MAX_DEPTH,
             })
     return pd.DataFrame(rows)
+
+
+def segment_feature_importance(segments: pd.DataFrame, random_state: int) -> pd.DataFrame:
+    """The segment_feature_importance model: :func:`feature_importance_table` on customer_segments' rows
+    (their standardized features z_* and segment_id), in customer order so the tree sees the same rows
+    whatever order the table is read in."""
+    segments = segments.sort_values("customer_id")
+    z_columns = [f"z_{feature}" for feature in RFM_FEATURES]
+    return feature_importance_table(segments[z_columns].to_numpy(), segments["segment_id"].to_numpy(),
+                                    RFM_FEATURES, random_state)
