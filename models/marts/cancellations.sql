@@ -31,7 +31,7 @@ cancellations as (
 
         ---------- money
         cast(requested_quantity * unit_price as decimal(18, 3)) as requested_value,
-        cancelled_value as matched_value,
+        cancelled_value,
         unmatched_value
 
     from cancellation_lines

@@ -47,7 +47,7 @@ customer_totals as (
         max(last_line_at) filter (where invoice_type = 'purchase') as last_purchase_at,
         count(distinct invoice_no) filter (where invoice_type = 'purchase') as frequency,
         sum(gross_value) as gross_spend,
-        sum(cancelled_value) as cancelled_spend,
+        sum(cancelled_value) as cancelled_value,
         sum(unmatched_value) as unmatched_cancellation_value,
         sum(net_value) as monetary
 
@@ -78,7 +78,7 @@ features as (
 
         ---------- money
         customer_totals.gross_spend,
-        customer_totals.cancelled_spend,
+        customer_totals.cancelled_value,
         customer_totals.unmatched_cancellation_value
 
     from customer_totals

@@ -174,8 +174,9 @@ def test_fits_refuse_data_they_cannot_identify():
 
 
 def test_holdout_needs_a_calibration_end_inside_the_data():
-    summary = pd.DataFrame({"customer_id": [1, 2], "frequency": [1, 0], "recency_days": [3, 0], "t_days": [10, 5],
-                            "monetary_value": [20.0, None], "holdout_days": [0, 0], "holdout_purchases": [0, 0],
+    summary = pd.DataFrame({"customer_id": [1, 2], "repeat_purchases": [1, 0], "first_to_last_purchase_days": [3, 0],
+                            "observed_days": [10, 5], "mean_repeat_value": [20.0, None], "holdout_days": [0, 0],
+                            "holdout_purchases": [0, 0],
                             "holdout_net_spend": [0.0, 0.0]})
     with pytest.raises(ValueError, match="forecast_calibration_end_date"):
         build_holdout_forecast(summary)

@@ -61,7 +61,7 @@ def test_netting_matches_a_sequential_reference(generated_build):
         "unit_price, line_status from stg_retail__invoice_lines where line_status in ('purchase', 'cancellation')"
     )
     expected = reference_netting(lines)
-    actual = dict(generated_build.query("select line_id, matched_value from cancellations"))
+    actual = dict(generated_build.query("select line_id, cancelled_value from cancellations"))
     assert actual == expected
     # The data exercises both sides of the rule.
     assert any(v > 0 for v in actual.values())
@@ -70,10 +70,10 @@ def test_netting_matches_a_sequential_reference(generated_build):
 
 def test_net_revenue_reconciles_overall_and_per_customer(generated_build):
     gross, cancelled, net = generated_build.query(
-        "select sum(gross_spend), sum(cancelled_spend), sum(monetary) from customer_rfm"
+        "select sum(gross_spend), sum(cancelled_value), sum(monetary) from customer_rfm"
     )[0]
     assert net == gross - cancelled
-    assert cancelled == generated_build.scalar("select sum(matched_value) from cancellations")
+    assert cancelled == generated_build.scalar("select sum(cancelled_value) from cancellations")
     purchases = generated_build.scalar(
         "select sum(quantity * unit_price) from stg_retail__invoice_lines where line_status = 'purchase'"
     )
@@ -122,7 +122,7 @@ def test_custom_generic_tests_fail_when_their_rule_breaks(copy_of_build, tmp_pat
                     "where customer_id = (select min(customer_id) from customer_rfm)")
         con.execute("delete from line_accounting where outcome = 'duplicate_copy'")
         con.execute("delete from customer_segments where customer_id = (select max(customer_id) from customer_segments)")
-        con.execute("update cancellations set matched_value = matched_value + 1 "
+        con.execute("update cancellations set cancelled_value = cancelled_value + 1 "
                     "where line_id = (select min(line_id) from cancellations)")
         con.execute("update stg_retail__invoice_lines set line_id = (select min(line_id) from stg_retail__invoice_lines) "
                     "where line_id = (select max(line_id) from stg_retail__invoice_lines)")

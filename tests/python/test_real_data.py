@@ -22,7 +22,7 @@ def test_every_real_line_is_accounted_for(real_build):
 
 def test_real_headline_figures(real_build):
     customers, net, gross, cancelled = real_build.query(
-        "select count(*), sum(monetary), sum(gross_spend), sum(cancelled_spend) from customer_rfm")[0]
+        "select count(*), sum(monetary), sum(gross_spend), sum(cancelled_value) from customer_rfm")[0]
     assert 4_300 <= customers <= 4_372
     assert net == gross - cancelled
     unmatched = real_build.scalar("select sum(unmatched_value) from cancellations")

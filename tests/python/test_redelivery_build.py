@@ -87,7 +87,7 @@ def test_customer_marts_are_identical_to_the_clean_build(redelivered, generated_
     assert build.query("select distinct country from stg_retail__invoice_lines order by 1") == generated_build.query(
         "select distinct country from stg_retail__invoice_lines order by 1")
     # Line numbers differ between the files (header, inserted rows); the netting does not.
-    columns = "invoice_no, customer_id, stock_code, cancelled_at, requested_quantity, matched_quantity, matched_value"
+    columns = "invoice_no, customer_id, stock_code, cancelled_at, requested_quantity, matched_quantity, cancelled_value"
     assert build.query(f"select {columns} from cancellations order by all") == generated_build.query(
         f"select {columns} from cancellations order by all")
 

@@ -68,7 +68,7 @@ summarised as (
         periods.period,
         periods.period_end,
         any_value(first_days.first_purchase_date) as first_purchase_date,
-        count(*) filter (where customer_days.is_purchase_day and customer_days.activity_date < periods.period_end) - 1 as frequency,
+        count(*) filter (where customer_days.is_purchase_day and customer_days.activity_date < periods.period_end) - 1 as repeat_purchases,
         max(customer_days.activity_date) filter (
             where customer_days.is_purchase_day and customer_days.activity_date < periods.period_end
         ) as last_purchase_date,
@@ -105,13 +105,13 @@ select
     last_purchase_date,
 
     ---------- BG/NBD inputs (days)
-    frequency,
-    date_diff('day', first_purchase_date, last_purchase_date) as recency_days,
-    date_diff('day', first_purchase_date, period_end) as t_days,
+    repeat_purchases,
+    date_diff('day', first_purchase_date, last_purchase_date) as first_to_last_purchase_days,
+    date_diff('day', first_purchase_date, period_end) as observed_days,
 
     ---------- Gamma-Gamma input
     coalesce(repeat_net_spend, 0) as repeat_net_spend,
-    cast(case when frequency > 0 then coalesce(repeat_net_spend, 0) / frequency end as decimal(18, 3)) as monetary_value,
+    cast(case when repeat_purchases > 0 then coalesce(repeat_net_spend, 0) / repeat_purchases end as decimal(18, 3)) as mean_repeat_value,
 
     ---------- holdout (period 'calibration'; zero for 'full')
     case when period = 'calibration' then holdout_days else 0 end as holdout_days,

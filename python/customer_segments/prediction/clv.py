@@ -10,6 +10,10 @@ analysis", JMR 42(4), for Gamma-Gamma):
 - ``T``: time from the first purchase to the end of the observation period.
 - ``monetary_value``: mean value of the x repeat purchases.
 
+The tables name these for what they hold (customer_purchase_summary): ``repeat_purchases`` (x),
+``first_to_last_purchase_days`` (t_x), ``observed_days`` (T) and ``mean_repeat_value``; the functions
+keep the papers' names.
+
 Time is in whatever unit the caller uses, consistently (this project uses days and counts a purchase
 as a day with at least one purchase invoice). Parameters are in the same unit: alpha is a time.
 
@@ -243,7 +247,7 @@ def discounted_expected_spend(params: BgNbdParams, value_per_purchase, frequency
     return (purchases * discount[:, None]).sum(axis=0) * np.asarray(value_per_purchase, dtype="float64")
 
 
-SUMMARY_COLUMNS = ("customer_id", "frequency", "recency_days", "t_days", "monetary_value")
+SUMMARY_COLUMNS = ("customer_id", "repeat_purchases", "first_to_last_purchase_days", "observed_days", "mean_repeat_value")
 
 
 def _summary_arrays(summary: pd.DataFrame) -> pd.DataFrame:
@@ -254,10 +258,10 @@ def _summary_arrays(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fit_both(table: pd.DataFrame) -> tuple[BgNbdParams, GammaGammaParams]:
-    bgnbd = fit_bgnbd(table["frequency"], table["recency_days"], table["t_days"])
-    value = table["monetary_value"].astype("float64")
-    usable = (table["frequency"] > 0) & (value > 0)
-    gamma_gamma = fit_gamma_gamma(table.loc[usable, "frequency"], value[usable])
+    bgnbd = fit_bgnbd(table["repeat_purchases"], table["first_to_last_purchase_days"], table["observed_days"])
+    value = table["mean_repeat_value"].astype("float64")
+    usable = (table["repeat_purchases"] > 0) & (value > 0)
+    gamma_gamma = fit_gamma_gamma(table.loc[usable, "repeat_purchases"], value[usable])
     return bgnbd, gamma_gamma
 
 
@@ -271,8 +275,8 @@ def build_purchase_forecast(summary: pd.DataFrame, horizon_days: float, clv_hori
     """
     table = _summary_arrays(summary)
     bgnbd, gamma_gamma = _fit_both(table)
-    x, tx, t = table["frequency"], table["recency_days"], table["t_days"]
-    value = gamma_gamma_expected_value(gamma_gamma, x, table["monetary_value"].astype("float64").fillna(0))
+    x, tx, t = table["repeat_purchases"], table["first_to_last_purchase_days"], table["observed_days"]
+    value = gamma_gamma_expected_value(gamma_gamma, x, table["mean_repeat_value"].astype("float64").fillna(0))
     purchases = per_distinct_row(lambda *h: bgnbd_expected_purchases(bgnbd, horizon_days, *h), x, tx, t)
     out = table.loc[:, list(SUMMARY_COLUMNS)].copy()
     out["probability_alive"] = per_distinct_row(lambda *h: bgnbd_probability_alive(bgnbd, *h), x, tx, t)
@@ -300,16 +304,16 @@ def build_holdout_forecast(summary: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("the forecast calibration end date must fall inside the data, after some customers' "
                          "first purchase and before the as-of date (var forecast_calibration_end_date)")
     bgnbd, gamma_gamma = _fit_both(table)
-    x, tx, t = table["frequency"], table["recency_days"], table["t_days"]
+    x, tx, t = table["repeat_purchases"], table["first_to_last_purchase_days"], table["observed_days"]
     horizon = table["holdout_days"].astype("float64")
-    value = gamma_gamma_expected_value(gamma_gamma, x, table["monetary_value"].astype("float64").fillna(0))
-    out = table.loc[:, ["customer_id", "frequency", "recency_days", "t_days", "holdout_days",
+    value = gamma_gamma_expected_value(gamma_gamma, x, table["mean_repeat_value"].astype("float64").fillna(0))
+    out = table.loc[:, ["customer_id", "repeat_purchases", "first_to_last_purchase_days", "observed_days", "holdout_days",
                         "holdout_purchases", "holdout_net_spend"]].copy()
     out["predicted_purchases"] = per_distinct_row(
         lambda x_, tx_, t_, h: bgnbd_expected_purchases(bgnbd, h, x_, tx_, t_), x, tx, t, horizon)
     out["naive_purchases"] = x / t * horizon
     out["predicted_spend"] = out["predicted_purchases"] * value
-    out["naive_spend"] = table["monetary_value"].astype("float64").fillna(0) * out["naive_purchases"]
+    out["naive_spend"] = table["mean_repeat_value"].astype("float64").fillna(0) * out["naive_purchases"]
     for name, v in {**vars(bgnbd), **{f"gg_{k}": v for k, v in vars(gamma_gamma).items()}}.items():
         out[f"param_{name}"] = v
     return out
