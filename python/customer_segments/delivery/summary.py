@@ -16,7 +16,7 @@ select
     (select sum(input_lines) from line_accounting) as input_lines,
     (select count(*) from customer_rfm) as customers,
     (select sum(gross_spend) from customer_rfm) as gross_spend,
-    (select sum(cancelled_spend) from customer_rfm) as cancelled_spend,
+    (select sum(cancelled_value) from customer_rfm) as cancelled_value,
     (select sum(monetary) from customer_rfm) as net_revenue,
     (select sum(unmatched_value) from cancellations) as unmatched_cancellation_value,
     (select any_value(as_of_date) from customer_rfm) as as_of_date
