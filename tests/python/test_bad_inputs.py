@@ -14,7 +14,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from customer_segments.ingest.read import InputError, input_options, load_transactions, rejected_transactions
+from customer_segments.ingest.errors import InputError
+from customer_segments.ingest.options import input_options
+from customer_segments.ingest.read import load_transactions, rejected_transactions
 from customer_segments.segmentation.segments import build_customer_segments
 from customer_segments.segmentation.validation import MAX_SEGMENTS, segments_to_fit
 from customer_segments.settings import SettingsError

@@ -6,7 +6,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from customer_segments.ingest.read import InputError, load_transactions, resolve_columns
+from customer_segments.ingest.columns import resolve_columns
+from customer_segments.ingest.errors import InputError
+from customer_segments.ingest.read import load_transactions
 
 UCI_ROWS = [
     ("536365", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER ", 6, "2010-12-01 08:26:00", 2.55, 17850.0, "United Kingdom"),

@@ -18,7 +18,9 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, Build, run_dbt
-from customer_segments.ingest.read import InputError, input_options, load_transactions, rejected_transactions
+from customer_segments.ingest.errors import InputError
+from customer_segments.ingest.options import input_options
+from customer_segments.ingest.read import load_transactions, rejected_transactions
 from customer_segments.settings import SettingsError
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
@@ -258,7 +260,7 @@ def test_bytes_that_are_not_utf16_stop_the_build(tmp_path):
 def test_the_utf8_copy_of_a_utf16_file_is_removed_when_the_process_exits(tmp_path):
     path = tmp_path / "lines.csv"
     path.write_bytes(codecs.BOM_UTF16_LE + UTF16_TEXT.encode("utf-16-le"))
-    script = ("import sys; from customer_segments.ingest.read import utf8_copy; "
+    script = ("import sys; from customer_segments.ingest.encoding import utf8_copy; "
               "copy = utf8_copy(sys.argv[1]); print(copy); assert open(copy, encoding='utf-8').read().startswith('InvoiceNo')")
     result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT / "python")})

@@ -12,7 +12,7 @@ import warnings
 
 import pandas as pd
 
-from customer_segments.ingest.read import InputError
+from customer_segments.ingest.errors import InputError
 from customer_segments.segmentation.clustering import RFM_FEATURES
 from customer_segments.settings import BY_NAME
 
