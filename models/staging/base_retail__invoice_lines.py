@@ -1,6 +1,6 @@
 """One row per readable line of the input file, in canonical typed columns (see customer_segments.ingest.read)."""
 
-from customer_segments.ingest.read import input_arguments, load_transactions, without_traceback
+from customer_segments.ingest.read import load_transactions, without_traceback
 from customer_segments.settings import parse_settings
 
 
@@ -12,7 +12,7 @@ def model(dbt, session):
     return without_traceback(
         load_transactions,
         session,
-        **input_arguments(settings),
+        settings,
         # The CSV's malformed rows, already found by that model: the file is not scanned for them again.
         rejected=dbt.ref("base_retail__rejected_lines"),
     )

@@ -20,6 +20,7 @@ from customer_segments.ingest.read import load_transactions, rejected_transactio
 from customer_segments.segmentation.segments import build_customer_segments
 from customer_segments.segmentation.validation import MAX_SEGMENTS, segments_to_fit
 from customer_segments.settings import SettingsError
+from input_settings import input_settings
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 PLAYBOOK = Path(__file__).resolve().parents[2] / "seeds" / "segment_playbook.csv"
@@ -31,12 +32,12 @@ def good_line(i: int) -> str:
             f"{17850 + i % 3},United Kingdom\n")
 
 
-def read(path: Path, **kwargs) -> pd.DataFrame:
-    return load_transactions(duckdb.connect(), str(path), **kwargs).df().sort_values("source_line_number")
+def read(path: Path, **values) -> pd.DataFrame:
+    return load_transactions(duckdb.connect(), input_settings(path, **values)).df().sort_values("source_line_number")
 
 
-def rejects(path: Path, **kwargs) -> pd.DataFrame:
-    return rejected_transactions(duckdb.connect(), str(path), **kwargs).df().sort_values("line_number")
+def rejects(path: Path, **values) -> pd.DataFrame:
+    return rejected_transactions(duckdb.connect(), input_settings(path, **values)).df().sort_values("line_number")
 
 
 # ---------------------------------------------------------------- malformed CSV rows
@@ -101,6 +102,15 @@ def test_semicolon_delimiter_and_day_first_dates_via_vars(tmp_path):
     assert (loaded["invoice_no"].iloc[0], loaded["customer_id"].iloc[0]) == ("A-1", 7)
     # Optional columns absent: placeholders the models can work with (one product, one country).
     assert loaded[["stock_code", "description", "country"]].iloc[0].tolist() == ["(no stock code)", None, "(no country)"]
+
+
+def test_tab_delimiter_var_as_dbt_renders_it_reads_a_tab_separated_file(tmp_path):
+    # `\t` (two characters, as dbt renders the var) is parsed once, into a tab, which the reader then uses.
+    path = tmp_path / "tabs.csv"
+    path.write_text((HEADER + good_line(0)).replace(",", "\t"), encoding="utf-8")
+    loaded = read(path, csv_delimiter="\\t")
+    assert loaded[["invoice_no", "quantity", "customer_id"]].values.tolist() == [["536365", 1, 17850]]
+    assert rejects(path, csv_delimiter="\\t").empty
 
 
 def test_column_map_var_as_json_text_maps_user_names(tmp_path):
@@ -183,7 +193,7 @@ def test_a_directory_is_not_a_file(tmp_path):
 @pytest.mark.parametrize(
     ("var", "value", "message"),
     [
-        ("path", None, "var transactions_path must be a file path"),
+        ("transactions_path", None, "var transactions_path must be a file path"),
         ("date_formats", '["%Q"]', "is not a valid format"),
         ("date_formats", '["yesterday"]', "var date_formats must be a list of strptime formats"),
         ("date_formats", "[not json", "var date_formats must be a list of strptime formats"),
@@ -193,10 +203,9 @@ def test_a_directory_is_not_a_file(tmp_path):
     ],
 )
 def test_input_vars_are_checked(var, value, message):
-    arguments = {"path": "lines.csv", var: value}
     # SettingsError for a value refused by customer_segments.settings, InputError for a format DuckDB refuses.
     with pytest.raises((SettingsError, InputError), match=message):
-        input_options(**arguments)
+        input_options(input_settings("lines.csv", **{var: value}))
 
 
 def test_unknown_canonical_column_in_the_map_is_named(tmp_path):

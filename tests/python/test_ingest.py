@@ -9,6 +9,7 @@ import pytest
 from customer_segments.ingest.columns import resolve_columns
 from customer_segments.ingest.errors import InputError
 from customer_segments.ingest.read import load_transactions
+from input_settings import input_settings
 
 UCI_ROWS = [
     ("536365", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER ", 6, "2010-12-01 08:26:00", 2.55, 17850.0, "United Kingdom"),
@@ -24,9 +25,9 @@ def uci_frame() -> pd.DataFrame:
     return frame
 
 
-def read(path: Path, **kwargs) -> pd.DataFrame:
+def read(path: Path, **values) -> pd.DataFrame:
     con = duckdb.connect()
-    return load_transactions(con, str(path), **kwargs).df()
+    return load_transactions(con, input_settings(path, **values)).df()
 
 
 def test_parquet_is_read_into_canonical_typed_columns(tmp_path):

@@ -33,6 +33,7 @@ from customer_segments.settings import (
     parse_value,
     settings_rows,
 )
+from input_settings import input_settings
 
 #: What an attacker tries: a quote, a second statement, a sub-query reading a file.
 HOSTILE = ("1'", "1; drop table x", "(select count(*) from read_text('/etc/passwd'))")
@@ -138,8 +139,9 @@ def test_free_text_reaches_duckdb_only_as_parameters_and_quoted_identifiers(tmp_
     path.write_text(f"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,{column},Country\n"
                     "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n")
     with duckdb.connect() as con:
-        lines = load_transactions(con, str(path), column_map=f'{{"customer_id": "{column.replace(chr(34), chr(92) + chr(34))}"}}',
-                                  date_formats="[\"%Y-%m-%d %H:%M:%S'); select 1; --\", \"%Y-%m-%d %H:%M:%S\"]").df()
+        settings = input_settings(path, column_map=f'{{"customer_id": "{column.replace(chr(34), chr(92) + chr(34))}"}}',
+                                  date_formats="[\"%Y-%m-%d %H:%M:%S'); select 1; --\", \"%Y-%m-%d %H:%M:%S\"]")
+        lines = load_transactions(con, settings).df()
     assert lines[["customer_id", "quantity"]].values.tolist() == [[17850, 6]]
 
 

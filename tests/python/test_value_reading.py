@@ -22,6 +22,7 @@ from customer_segments.ingest.errors import InputError
 from customer_segments.ingest.options import input_options
 from customer_segments.ingest.read import load_transactions, rejected_transactions
 from customer_segments.settings import SettingsError
+from input_settings import input_settings
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 
@@ -36,8 +37,10 @@ def write_csv(path: Path, *lines: str) -> Path:
     return path
 
 
-def read(path: Path, con: duckdb.DuckDBPyConnection | None = None, **kwargs) -> pd.DataFrame:
-    return load_transactions(con or duckdb.connect(), str(path), **kwargs).df().sort_values("source_row_id")
+def read(path: Path, con: duckdb.DuckDBPyConnection | None = None, rejected: duckdb.DuckDBPyRelation | None = None,
+         **values) -> pd.DataFrame:
+    return (load_transactions(con or duckdb.connect(), input_settings(path, **values), rejected=rejected).df()
+            .sort_values("source_row_id"))
 
 
 def errors(frame: pd.DataFrame) -> list[str | None]:
@@ -69,7 +72,7 @@ def test_decimal_comma_prices_under_the_var(tmp_path):
 @pytest.mark.parametrize("value", [";", "comma", ",,", 1])
 def test_decimal_separator_var_is_checked(value):
     with pytest.raises(SettingsError, match=r"^var decimal_separator must be one of '\.', ',', got "):
-        input_options("lines.csv", decimal_separator=value)
+        input_options(input_settings("lines.csv", decimal_separator=value))
 
 
 # ---------------------------------------------------------------- day/month order
@@ -154,7 +157,7 @@ def test_explicit_zoned_formats_are_stored_in_utc(tmp_path):
 
 def test_mixing_zoned_and_unzoned_date_formats_is_refused():
     with pytest.raises(InputError, match=r"var date_formats: either every format has a zone \(%z\) or none has"):
-        input_options("lines.csv", date_formats=["%Y-%m-%d %H:%M%z", "%Y-%m-%d %H:%M"])
+        input_options(input_settings("lines.csv", date_formats=["%Y-%m-%d %H:%M%z", "%Y-%m-%d %H:%M"]))
 
 
 # ---------------------------------------------------------------- non-finite and overflowing numbers
@@ -238,7 +241,7 @@ def test_utf16_and_byte_order_marks_are_read_with_their_rejects(tmp_path, name, 
     path = tmp_path / name
     path.write_bytes(data)
     con = duckdb.connect()
-    rejected = rejected_transactions(con, str(path), csv_encoding=encoding)
+    rejected = rejected_transactions(con, input_settings(path, csv_encoding=encoding))
     assert rejected.df()[["line_number", "reject_type"]].values.tolist() == [[3, "missing columns"]]
     assert rejected.df()["file_path"].tolist() == [str(path)] == rejected.df()["source_name"].tolist()
     # As the dbt model does: the rejects are handed over, the file is not scanned for them again.
@@ -368,8 +371,8 @@ def test_the_real_data_reads_the_same_from_its_uci_text_form(real_data, tmp_path
     assert con.execute("select InvoiceDate from read_csv($text) limit 1", {"text": str(text)}).fetchone() == (
         "12/1/2010 8:26",)
     # Both relations are read by name in the query below (DuckDB's replacement scan).
-    from_parquet = load_transactions(con, str(real_data))  # noqa: F841
-    from_text = load_transactions(con, str(text))  # noqa: F841
+    from_parquet = load_transactions(con, input_settings(real_data))  # noqa: F841
+    from_text = load_transactions(con, input_settings(text))  # noqa: F841
     columns = "invoice_no, stock_code, description, quantity, invoiced_at, unit_price, customer_id, country, parse_error"
     differing = con.execute(
         f"select count(*) from (select source_line_number, {columns} from from_parquet) as p "

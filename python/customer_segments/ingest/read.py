@@ -5,9 +5,9 @@ The loader never drops a line: a value that cannot be parsed becomes NULL and th
 ``parse_error`` saying which column and which value (:mod:`customer_segments.ingest.values`), so the
 line accounting can reject it with a reason. Problems with the file as a whole (missing, empty,
 unreadable, a required column absent) raise :class:`InputError` naming the file and the column. CSV
-rows that are not valid CSV are returned by :func:`rejected_lines` instead
-(:mod:`customer_segments.ingest.csv_files`). Options come from dbt vars and are checked by
-:func:`~customer_segments.ingest.options.input_options` before anything is read.
+rows that are not valid CSV are returned by :func:`rejected_transactions` instead
+(:mod:`customer_segments.ingest.csv_files`). Both take a model's parsed settings: every var is parsed
+once, by customer_segments.settings, before anything is read.
 
 Every line records where it came from: ``source_name`` (the file, or ``path [Sheet]`` for a workbook
 sheet), ``source_line_number`` (its line within that file or sheet, the header being line 1) and
@@ -32,6 +32,7 @@ from customer_segments.ingest.options import InputOptions, input_options
 from customer_segments.ingest.parquet_files import parquet_source
 from customer_segments.ingest.values import typed_column, with_line_values_checked
 from customer_segments.ingest.workbook import workbook_frame
+from customer_segments.settings import Settings
 
 SUPPORTED_SUFFIXES = (".parquet", ".csv", ".xlsx")
 
@@ -49,20 +50,6 @@ def _checked_file(options: InputOptions) -> str:
     if suffix not in SUPPORTED_SUFFIXES:
         raise InputError(f"{path}: unsupported file type '{suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}")
     return suffix
-
-
-def rejected_lines(con: duckdb.DuckDBPyConnection, options: InputOptions) -> duckdb.DuckDBPyRelation:
-    """One row per CSV line that is not valid CSV: file_path, source_name (the same path),
-    line_number (1 = header), raw_text, reject_type and reason. Empty for parquet and xlsx, whose
-    rows are always well formed."""
-    suffix = _checked_file(options)
-    if suffix != ".csv":
-        return con.sql(
-            "select cast(null as varchar) as file_path, cast(null as varchar) as source_name, "
-            "cast(null as bigint) as line_number, cast(null as varchar) as raw_text, "
-            "cast(null as varchar) as reject_type, cast(null as varchar) as reason where false"
-        )
-    return csv_rejects(con, options, csv_dialect(options))
 
 
 def _read_source(
@@ -132,22 +119,16 @@ def transactions_sql(
 
 
 def load_transactions(
-    con: duckdb.DuckDBPyConnection,
-    path: object,
-    column_map: object = None,
-    date_formats: object = None,
-    csv_encoding: object = None,
-    csv_delimiter: object = None,
-    decimal_separator: object = None,
-    rejected: duckdb.DuckDBPyRelation | None = None,
+    con: duckdb.DuckDBPyConnection, settings: Settings, rejected: duckdb.DuckDBPyRelation | None = None
 ) -> duckdb.DuckDBPyRelation:
     """Relation over the file with canonical typed columns; nothing is pulled into Python.
 
-    The arguments are the input vars, checked by :func:`input_options`. Rows of a CSV file that are
-    not valid CSV are left out here and returned by :func:`rejected_lines`; pass that relation as
-    ``rejected`` (the model base_retail__rejected_lines) and the file is not scanned for them again.
+    ``settings``: the model's parsed settings, holding the input vars (see :func:`input_options`).
+    Rows of a CSV file that are not valid CSV are left out here and returned by
+    :func:`rejected_transactions`; pass that relation as ``rejected`` (the model
+    base_retail__rejected_lines) and the file is not scanned for them again.
     """
-    options = input_options(path, column_map, date_formats, csv_encoding, csv_delimiter, decimal_separator)
+    options = input_options(settings)
     rejected_numbers = None if rejected is None else [int(r[0]) for r in rejected.select("line_number").fetchall()]
     sql, params = transactions_sql(con, options, rejected_numbers)
     relation = con.sql(sql, params=params or None)
@@ -158,20 +139,18 @@ def load_transactions(
     return relation
 
 
-#: The loader's arguments that are input vars, by the var's name when it differs.
-INPUT_VARS = {"path": "transactions_path", "column_map": "column_map", "date_formats": "date_formats",
-              "csv_encoding": "csv_encoding", "csv_delimiter": "csv_delimiter", "decimal_separator": "decimal_separator"}
-
-
-def input_arguments(settings: Mapping[str, object]) -> dict[str, object]:
-    """The arguments of :func:`load_transactions` and :func:`rejected_transactions` from a model's
-    parsed settings."""
-    return {argument: settings[var] for argument, var in INPUT_VARS.items()}
-
-
-def rejected_transactions(con: duckdb.DuckDBPyConnection, path: object, **options: object) -> duckdb.DuckDBPyRelation:
-    """:func:`rejected_lines` for the same input vars as :func:`load_transactions`."""
-    return rejected_lines(con, input_options(path, **options))
+def rejected_transactions(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckdb.DuckDBPyRelation:
+    """One row per CSV line that is not valid CSV: file_path, source_name (the same path),
+    line_number (1 = header), raw_text, reject_type and reason. Empty for parquet and xlsx, whose
+    rows are always well formed. ``settings`` as for :func:`load_transactions`."""
+    options = input_options(settings)
+    if _checked_file(options) != ".csv":
+        return con.sql(
+            "select cast(null as varchar) as file_path, cast(null as varchar) as source_name, "
+            "cast(null as bigint) as line_number, cast(null as varchar) as raw_text, "
+            "cast(null as varchar) as reject_type, cast(null as varchar) as reason where false"
+        )
+    return csv_rejects(con, options, csv_dialect(options))
 
 
 def without_traceback(function, *args, **kwargs):
