@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from customer_segments.ingest.columns import READER_PREFIX
 from customer_segments.ingest.encoding import detect_encoding, utf8_copy
 from customer_segments.ingest.errors import InputError
 from customer_segments.ingest.options import InputOptions
@@ -134,8 +135,9 @@ def csv_source(
     # k + 1 (the header) + the rejected lines before it: reject j (in line order, at line L_j) has
     # L_j - 1 - j good rows before it, and an as-of join finds the last reject before row k.
     if not rejected_numbers:
-        source = (f"(select *, $path as __segments_source_name, row_number() over () + 1 as __segments_source_line_number, "
-                  f"row_number() over () as __segments_source_row_id from {reader})")
+        source = (f"(select *, $path as {READER_PREFIX}source_name, "
+                  f"row_number() over () + 1 as {READER_PREFIX}source_line_number, "
+                  f"row_number() over () as {READER_PREFIX}source_row_id from {reader})")
         return source, params, options.column_map
     source = f"""(
         with good_rows as (
@@ -152,9 +154,9 @@ def csv_source(
         )
         select
             good_rows.* exclude (good_row),
-            $path as __segments_source_name,
-            good_rows.good_row + 1 + coalesce(reject_steps.rejects_so_far, 0) as __segments_source_line_number,
-            good_rows.good_row as __segments_source_row_id
+            $path as {READER_PREFIX}source_name,
+            good_rows.good_row + 1 + coalesce(reject_steps.rejects_so_far, 0) as {READER_PREFIX}source_line_number,
+            good_rows.good_row as {READER_PREFIX}source_row_id
         from good_rows
         asof left join reject_steps
             on good_rows.good_row > reject_steps.good_rows_before

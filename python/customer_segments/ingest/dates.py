@@ -25,12 +25,17 @@ DAY_FIRST_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
 ZONED_ISO_PATTERN = r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)"
 
 
+def _zoned(date_format: str) -> bool:
+    """Whether the format reads a zone: its values are instants."""
+    return "%z" in date_format
+
+
 def checked_date_formats(formats: object) -> tuple[str, ...] | None:
     """None (the defaults, with day/month detection) or the user's formats (a list of texts holding `%`,
     as customer_segments.settings parsed them), each checked by DuckDB."""
     if not formats:
         return None
-    zoned = ["%z" in f for f in formats]
+    zoned = [_zoned(f) for f in formats]
     if any(zoned) and not all(zoned):
         # Mixed, DuckDB would read the formats without a zone in the session's time zone.
         raise InputError(f"var date_formats: either every format has a zone (%z) or none has, got {formats!r}")
@@ -51,7 +56,7 @@ def text_timestamp(value: str, date_formats: tuple[str, ...], zoned_iso: bool) -
     """SQL: a text timestamp parsed by the formats; with ``zoned_iso`` an ISO value with a zone is read
     as that instant and stored in UTC (without a zone, a value is stored as written)."""
     parsed = f"try_strptime({value}, {_list_literal(date_formats)})"
-    if any("%z" in f for f in date_formats):
+    if any(_zoned(f) for f in date_formats):
         # strptime with %z gives a TIMESTAMPTZ (an instant): its UTC wall time, whatever the session's zone.
         parsed = f"timezone('UTC', {parsed})"
     if not zoned_iso:
@@ -60,6 +65,15 @@ def text_timestamp(value: str, date_formats: tuple[str, ...], zoned_iso: bool) -
         f"case when regexp_full_match({value}, {sql_literal(ZONED_ISO_PATTERN)}) "
         f"then timezone('UTC', try_cast({value} as timestamptz)) else {parsed} end"
     )
+
+
+def default_date_formats(
+    con: duckdb.DuckDBPyConnection, source: str, params: dict, column: str, column_type: str, where: str
+) -> tuple[str, ...]:
+    """The formats a date column is read with when var date_formats is not set: the ISO forms, then for
+    a text column the slash dates in the order its values settle (:func:`day_month_order`)."""
+    slash_formats = day_month_order(con, source, params, column, where) if column_type == "VARCHAR" else ()
+    return ISO_DATE_FORMATS + slash_formats
 
 
 def day_month_order(con: duckdb.DuckDBPyConnection, source: str, params: dict, column: str, where: str) -> tuple[str, ...]:

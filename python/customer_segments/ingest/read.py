@@ -26,7 +26,7 @@ import duckdb
 
 from customer_segments.ingest.columns import ABSENT_PLACEHOLDERS, READER_PREFIX, SOURCE_COLUMNS, resolve_columns
 from customer_segments.ingest.csv_files import csv_dialect, csv_rejects, csv_source
-from customer_segments.ingest.dates import ISO_DATE_FORMATS, day_month_order
+from customer_segments.ingest.dates import default_date_formats
 from customer_segments.ingest.errors import InputError
 from customer_segments.ingest.options import InputOptions, input_options
 from customer_segments.ingest.parquet_files import parquet_source
@@ -94,11 +94,8 @@ def transactions_sql(
     if absent:
         warnings.warn(f"{path}: optional columns {absent} absent; read as {[ABSENT_PLACEHOLDERS[c] for c in absent]}",
                       stacklevel=3)
-    date_formats = options.date_formats
-    if date_formats is None:
-        date_column = resolved["invoiced_at"]
-        slash_formats = day_month_order(con, source, params, date_column, path) if types[date_column] == "VARCHAR" else ()
-        date_formats = ISO_DATE_FORMATS + slash_formats
+    date_column = resolved["invoiced_at"]
+    date_formats = options.date_formats or default_date_formats(con, source, params, date_column, types[date_column], path)
     selects, errors = [], []
     for canonical, source_col in resolved.items():
         expr, error = typed_column(
