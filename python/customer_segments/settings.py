@@ -237,7 +237,9 @@ def _text_ok(text: str, low: float, high: float) -> bool:
 def parse_value(var: Var, value: object) -> object:
     """``value`` (a Python value, or the text dbt renders) as ``var``'s type; SettingsError when refused."""
     value = _decoded(var, value)
-    unset = value is None or (isinstance(value, str) and value.strip() in UNSET) or value in ([], {})
+    # A real tab is a delimiter, not blank text (YAML's "\t" hands one over).
+    blank = isinstance(value, str) and value.strip() in UNSET and not (var.kind == "delimiter" and value == "\t")
+    unset = value is None or blank or value in ([], {})
     parsed: object = None
     if unset and (var.optional or var.kind in ("formats", "columns")):
         return None if var.optional else type(var.default)()

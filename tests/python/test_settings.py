@@ -110,6 +110,8 @@ def test_dates_flags_choices_and_json_text():
     assert parse_value(BY_NAME["reset_segment_ids"], False) is False
     assert parse_value(BY_NAME["csv_encoding"], "UTF-8") == "utf-8" and parse_value(BY_NAME["csv_encoding"], "") == "auto"
     assert parse_value(BY_NAME["csv_delimiter"], "\\t") == "\t" and parse_value(BY_NAME["csv_delimiter"], "") == ","
+    # A real tab (YAML's double-quoted "\t") is the tab delimiter too, not blank text.
+    assert parse_value(BY_NAME["csv_delimiter"], "\t") == "\t"
     assert parse_value(BY_NAME["column_map"], '{"customer_id": "client"}') == {"customer_id": "client"}
     assert parse_value(BY_NAME["column_map"], "{}") == {} and parse_value(BY_NAME["date_formats"], "[]") == []
     assert parse_value(BY_NAME["date_formats"], '["%d/%m/%Y %H:%M"]') == ["%d/%m/%Y %H:%M"]
