@@ -341,6 +341,30 @@ def settings_rows(settings: Settings) -> list[dict[str, object]]:
     return rows
 
 
+def vars_of_build(values: Mapping[str, str]) -> dict[str, object]:
+    """The dbt ``--vars`` that run the project with the settings of an earlier build.
+
+    ``values`` maps each var to its value as that build's table build_settings shows it (canonical
+    text, see :func:`settings_rows`). Each is parsed as the build parsed it, then given back in the form
+    dbt renders into the models' settings: lists and mappings as JSON values, the rest as their text.
+
+    Raises
+    ------
+    SettingsError
+        A value this project refuses, or vars missing or unknown: the build was made by another version
+        of the project, whose settings cannot be reproduced.
+    """
+    declared = [var.name for var in VARS]
+    missing, unknown = [n for n in declared if n not in values], sorted(set(values) - set(declared))
+    if missing or unknown:
+        raise SettingsError(f"build_settings lacks vars {missing} and holds unknown vars {unknown}: "
+                            "the file was built by another version of the project; rebuild it")
+    for name in declared:
+        parse_value(BY_NAME[name], values[name])
+    return {name: json.loads(values[name]) if BY_NAME[name].kind in ("formats", "columns") else values[name]
+            for name in declared}
+
+
 def check_environment(environ: Mapping[str, str] | None = None) -> dict[str, object]:
     """The env vars of :data:`ENV_VARS` (their defaults when unset), checked; SettingsError naming the
     first one refused. For the Python entry points, before they open or write a DuckDB file."""

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_recall_fscore_support
 
-from conftest import ROOT, run_dbt
+from conftest import ROOT, Build, run_dbt
 from customer_segments.prediction.first_purchase import CLASSIFIER_SAMPLE_SIZE, prepare_features
-from customer_segments.prediction.scoring import basket_features, load_artifact, main
+from customer_segments.prediction.scoring import first_invoice_features, load_artifact, main
 
 pytestmark = pytest.mark.dbt
 
@@ -234,40 +234,101 @@ def test_holdout_counts_match_the_lines(generated_build):
     assert evaluation.loc["bg_nbd", "actual_purchases"] == holdout["holdout_purchases"].sum()
 
 
-def first_invoice_lines(build, customer_id: int) -> pd.DataFrame:
-    """The raw lines a shop would send for a customer's first invoice, postage and earlier refunds included."""
+def first_invoice_lines(build, customer_ids: list[int], with_customer_id: bool = False) -> pd.DataFrame:
+    """The raw lines a shop would send for customers' first invoices, postage and earlier refunds included."""
+    customers = ", ".join(str(int(c)) for c in customer_ids)
     return frame(build, f"""
-        select invoice_no, stock_code, description, quantity, unit_price,
-               strftime(invoiced_at, '%Y-%m-%d %H:%M:%S') as invoiced_at, country
-        from stg_retail__invoice_lines
-        where customer_id = {customer_id}
-          and (invoice_no = (select first_invoice_no from first_purchase_features where customer_id = {customer_id})
-               or (line_status = 'cancellation' and invoiced_at <= (select first_purchase_at from first_purchase_features
-                                                                    where customer_id = {customer_id})))
-        order by line_id""")
+        select lines.invoice_no, lines.stock_code, lines.description, lines.quantity, lines.unit_price,
+               strftime(lines.invoiced_at, '%Y-%m-%d %H:%M:%S') as invoiced_at, lines.country
+               {", lines.customer_id" if with_customer_id else ""}
+        from stg_retail__invoice_lines as lines
+        inner join first_purchase_features as features on lines.customer_id = features.customer_id
+        where lines.customer_id in ({customers})
+          and (lines.invoice_no = features.first_invoice_no
+               or (lines.line_status = 'cancellation' and lines.invoiced_at <= features.first_purchase_at))
+        order by lines.line_id""")
 
 
-def test_scoring_rebuilds_the_sql_features_exactly(generated_build):
+def assert_scored_as_built(build, scored: pd.DataFrame, customer_ids: list[int]) -> None:
+    """The features the scorer computed are the build's rows of these customers, exactly."""
+    customers = ", ".join(str(int(c)) for c in customer_ids)
+    expected = frame(build, f"select * from first_purchase_features where customer_id in ({customers}) "
+                            "order by customer_id")
+    pd.testing.assert_frame_equal(scored, expected, check_exact=True)
+
+
+def test_scoring_runs_the_build_models_on_first_invoices(generated_build):
     features = frame(generated_build, "select * from first_purchase_features order by customer_id")
-    artifact = load_artifact(generated_build.db_path)
-    with duckdb.connect(str(generated_build.db_path), read_only=True) as con:
-        categories = con.execute("select stock_code, category_id from product_categories").df()
-        rules = con.execute("select stock_code, match_type from non_merchandise_codes").df()
-    category_ids = sorted(int(c.rsplit("_", 1)[1]) for c in features.columns if c.startswith("category_share_"))
-    # Customers with an earlier refund, postage on the first invoice, or neither.
-    sample = pd.concat([features.loc[features["has_earlier_cancellation"]].head(10), features.sample(60, random_state=1)])
-    for _, row in sample.drop_duplicates("customer_id").iterrows():
-        rebuilt = basket_features(first_invoice_lines(generated_build, row["customer_id"]), categories, rules, category_ids)
-        expected = prepare_features(row.to_frame().T, artifact.feature_columns)
-        pd.testing.assert_frame_equal(prepare_features(rebuilt, artifact.feature_columns), expected.reset_index(drop=True),
-                                      check_exact=False, rtol=1e-9, obj=f"customer {row['customer_id']}")
+    postage = frame(generated_build, """
+        select distinct features.customer_id
+        from first_purchase_features as features
+        inner join stg_retail__invoice_lines as lines
+            on lines.customer_id = features.customer_id and lines.invoice_no = features.first_invoice_no
+        where lines.is_non_merchandise""")["customer_id"]
+    # Customers with an earlier refund, postage on the first invoice, or neither: all in one run.
+    sample = pd.concat([features.loc[features["has_earlier_cancellation"], "customer_id"].head(10), postage.head(10),
+                        features["customer_id"].sample(60, random_state=1)]).drop_duplicates().sort_values().tolist()
+    lines = first_invoice_lines(generated_build, sample, with_customer_id=True)
+    assert lines["stock_code"].isin(["POST", "DOT"]).any() and lines["invoice_no"].str.startswith("C").any()
+    assert_scored_as_built(generated_build, first_invoice_features(generated_build.db_path, lines), sample)
+
+
+def test_a_product_the_build_never_sold_counts_in_the_basket_value_only(generated_build):
+    customer_id = generated_build.scalar("select min(customer_id) from first_purchase_features")
+    built = frame(generated_build, f"select * from first_purchase_features where customer_id = {customer_id}").iloc[0]
+    lines = first_invoice_lines(generated_build, [customer_id])
+    new_product = lines.loc[lines["invoice_no"] == built["first_invoice_no"]].head(1).assign(
+        stock_code="NEVER-SOLD", description="A PRODUCT LAUNCHED AFTER THE BUILD", quantity=2, unit_price=5.25)
+    scored = first_invoice_features(generated_build.db_path, pd.concat([lines, new_product])).iloc[0]
+    assert scored["basket_value"] == pytest.approx(built["basket_value"] + 10.5, rel=1e-12)
+    assert (scored["basket_lines"], scored["basket_units"]) == (built["basket_lines"] + 1, built["basket_units"] + 2)
+    shares = [c for c in built.index if c.startswith("category_share_")]
+    np.testing.assert_allclose(scored[shares].astype(float) * float(scored["basket_value"]),
+                               built[shares].astype(float) * float(built["basket_value"]))
+
+
+@pytest.fixture(scope="module")
+def marked_build(tmp_path_factory, generated_data) -> Build:
+    """The chain up to first_purchase_features built on the generated lines with their cancellations
+    marked X instead of C (x for c), under var cancellation_marker X."""
+    work = tmp_path_factory.mktemp("marked")
+    data = work / "invoice_lines.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"""
+            copy (select * replace (regexp_replace(regexp_replace(InvoiceNo, '^(\\s*)C', '\\1X'), '^(\\s*)c', '\\1x')
+                                    as InvoiceNo)
+                  from read_parquet('{generated_data["invoice_lines"]}')) to '{data}'""")
+    db_path = work / "marked.duckdb"
+    result = run_dbt(["build", "--select", "+first_purchase_features", "--indirect-selection", "cautious"], db_path, work,
+                     {"transactions_path": str(data), "cancellation_marker": "X"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    return Build(db_path, data, result.returncode, result.stdout)
+
+
+def test_scoring_reads_cancellations_and_non_merchandise_as_the_build_did(marked_build):
+    """Under cancellation_marker X, an invoice X... is a refund: the scorer finds the earlier refunds the
+    build found (with the default C it would read them as stock adjustments), and leaves the postage
+    and other non-merchandise lines of the first invoice out of the basket as the build did."""
+    features = frame(marked_build, "select * from first_purchase_features order by customer_id")
+    refunded = features.loc[features["has_earlier_cancellation"], "customer_id"]
+    postage = frame(marked_build, """
+        select distinct features.customer_id
+        from first_purchase_features as features
+        inner join stg_retail__invoice_lines as lines
+            on lines.customer_id = features.customer_id and lines.invoice_no = features.first_invoice_no
+        where lines.is_non_merchandise""")["customer_id"]
+    assert len(refunded) >= 5 and len(postage) >= 5
+    sample = sorted(set(refunded.head(15)) | set(postage.head(15)))
+    lines = first_invoice_lines(marked_build, sample, with_customer_id=True)
+    assert lines["invoice_no"].str.startswith("X").sum() >= 5 and not lines["invoice_no"].str.startswith("C").any()
+    assert_scored_as_built(marked_build, first_invoice_features(marked_build.db_path, lines), sample)
 
 
 def test_scoring_cli_scores_a_new_customers_first_invoice(generated_build, tmp_path):
     model_name, version, features_json = generated_build.query(
         "select model_name, model_version, feature_columns from segment_classifier_model")[0]
     customer_id = generated_build.scalar("select min(customer_id) from first_purchase_features")
-    lines = first_invoice_lines(generated_build, customer_id)
+    lines = first_invoice_lines(generated_build, [customer_id])
     lines.to_csv(tmp_path / "first.csv", index=False)
     lines.to_json(tmp_path / "first.json", orient="records")
     outputs = []
@@ -301,9 +362,15 @@ def test_scoring_fails_clearly_on_bad_input(generated_build, tmp_path, capsys):
                   "invoiced_at": ["2011-12-01 10:00"]}).to_csv(bad, index=False)
     missing = tmp_path / "missing.csv"
     pd.DataFrame({"stock_code": ["22423"], "quantity": [1]}).to_csv(missing, index=False)
+    ambiguous = tmp_path / "ambiguous.csv"
+    pd.DataFrame({"stock_code": ["22423"], "quantity": [1], "unit_price": [18.0],
+                  "invoiced_at": ["2/1/2011 10:00"]}).to_csv(ambiguous, index=False)
     empty = tmp_path / "empty.duckdb"
     duckdb.connect(str(empty)).close()
-    for path, db, message in ((bad, generated_build.db_path, "no purchase line"),
+    # What staging made of each line, and what the loader says of the file, reach the caller.
+    for path, db, message in ((bad, generated_build.db_path, "no purchase line: need a merchandise line"),
+                              (bad, generated_build.db_path, "non_merchandise, stock code POST is not merchandise"),
+                              (ambiguous, generated_build.db_path, "day and month cannot be told apart"),
                               (missing, generated_build.db_path, "missing columns ['unit_price', 'invoiced_at']"),
                               (bad, tmp_path / "nowhere.duckdb", "nowhere.duckdb not found"),
                               (bad, empty, "holds no segment_classifier_model table"),

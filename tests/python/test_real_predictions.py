@@ -1,9 +1,11 @@
 """Acceptance of the products, predictions and forecast marts on the real UCI Online Retail data."""
 
+import duckdb
 import pandas as pd
 import pytest
 
-from customer_segments.prediction.scoring import score_first_invoice
+from customer_segments.prediction.first_purchase import prepare_features
+from customer_segments.prediction.scoring import load_artifact, score_first_invoice
 
 pytestmark = [pytest.mark.dbt, pytest.mark.real_data]
 
@@ -43,14 +45,26 @@ def test_bg_nbd_beats_the_naive_past_rate_on_the_real_holdout(real_build):
     assert abs(evaluation.loc["bg_nbd", "aggregate_error"]) < abs(evaluation.loc["naive_past_rate", "aggregate_error"])
 
 
-def test_a_real_first_invoice_is_scored(real_build):
+def test_a_real_first_invoice_is_scored_as_the_build_saw_it(real_build):
     customer_id, invoice_no = real_build.query(
         "select customer_id, first_invoice_no from first_purchase_features order by customer_id limit 1")[0]
+    # The first invoice's lines, postage included, and the refunds dated at or before it.
     lines = pd.DataFrame(real_build.query(f"""
         select invoice_no, stock_code, quantity, unit_price, invoiced_at, country
-        from stg_retail__invoice_lines where invoice_no = '{invoice_no}'"""),
+        from stg_retail__invoice_lines
+        where invoice_no = '{invoice_no}'
+           or (customer_id = {customer_id} and line_status = 'cancellation'
+               and invoiced_at <= (select first_purchase_at from first_purchase_features where customer_id = {customer_id}))
+        order by line_id"""),
         columns=["invoice_no", "stock_code", "quantity", "unit_price", "invoiced_at", "country"])
     scored = score_first_invoice(real_build.db_path, lines)
     segment_names = {row[0] for row in real_build.query("select segment_name from segment_profiles")}
     assert set(scored["probabilities"]) == segment_names
     assert sum(scored["probabilities"].values()) == pytest.approx(1.0)
+    # The saved pipeline's probabilities on the build's own features of that customer.
+    artifact = load_artifact(real_build.db_path)
+    with duckdb.connect(str(real_build.db_path), read_only=True) as con:
+        row = con.execute(f"select * from first_purchase_features where customer_id = {customer_id}").df()
+    expected = artifact.pipeline.predict_proba(prepare_features(row, artifact.feature_columns))[0]
+    names = dict(zip(artifact.segment_ids, artifact.segment_names))
+    assert scored["probabilities"] == pytest.approx({names[s]: p for s, p in zip(artifact.pipeline.classes_, expected)})

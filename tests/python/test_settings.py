@@ -32,6 +32,7 @@ from customer_segments.settings import (
     parse_settings,
     parse_value,
     settings_rows,
+    vars_of_build,
 )
 from input_settings import input_settings
 
@@ -68,6 +69,25 @@ def test_defaults_parse_and_are_the_defaults_of_dbt_project_yml():
         assert parse_value(BY_NAME[name], value) == parse_value(BY_NAME[name], BY_NAME[name].default), name
     rows = settings_rows(parse_settings({var.name: var.default for var in VARS}))
     assert [row["name"] for row in rows] == [var.name for var in VARS] and all(row["is_default"] for row in rows)
+
+
+def test_the_settings_a_build_shows_give_back_the_vars_that_reproduce_them():
+    raw = {var.name: var.default for var in VARS} | {
+        "cancellation_marker": "X'", "date_formats": ["%d/%m/%Y %H:%M"], "column_map": {"customer_id": "client"},
+        "max_invoice_date": "", "as_of_date": "2011-12-10", "n_segments": "4", "max_unit_price": 2.5,
+        "reset_segment_ids": "true", "csv_delimiter": ";"}
+    settings = parse_settings(raw)
+    shown = {row["name"]: row["value"] for row in settings_rows(settings)}
+    again = vars_of_build(shown)
+    assert list(again) == [var.name for var in VARS]
+    # Lists and mappings as values (dbt renders them with tojson), the rest as the text shown.
+    assert again["date_formats"] == ["%d/%m/%Y %H:%M"] and again["column_map"] == {"customer_id": "client"}
+    assert again["cancellation_marker"] == "X'" and again["max_invoice_date"] == ""
+    assert parse_settings(again) == settings
+    with pytest.raises(SettingsError, match=r"lacks vars \['k_min'\] and holds unknown vars \['old_var'\]"):
+        vars_of_build({name: value for name, value in shown.items() if name != "k_min"} | {"old_var": "1"})
+    with pytest.raises(SettingsError, match="var k_min must be a whole number"):
+        vars_of_build(shown | {"k_min": "1; drop table x"})
 
 
 @pytest.mark.parametrize("var", [var for var in VARS if var.kind in ("whole", "number")], ids=lambda var: var.name)

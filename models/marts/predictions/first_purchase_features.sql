@@ -51,6 +51,9 @@ first_invoices as (
 
 ),
 
+-- Every purchase line of the first invoice is in the basket. A code product_categories does not know (in
+-- a build, one never sold with a description; when a new customer is scored, a product first sold
+-- after the build) counts in the basket value and in no category share.
 first_lines as (
 
     select
@@ -61,7 +64,7 @@ first_lines as (
     inner join first_invoices
         on netted_lines.customer_id = first_invoices.customer_id
         and netted_lines.invoice_no = first_invoices.first_invoice_no
-    inner join product_categories
+    left join product_categories
         on netted_lines.stock_code = product_categories.stock_code
     where netted_lines.line_type = 'purchase'
 

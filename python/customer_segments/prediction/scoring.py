@@ -1,11 +1,43 @@
 """Score a brand-new customer's first invoice with the classifier trained in the last build.
 
-    python -m customer_segments.prediction.scoring --db customer_segments.duckdb first_invoice.csv
+    python -m customer_segments.prediction.scoring first_invoice.csv [--db customer_segments.duckdb]
 
 The lines (CSV or JSON records) need stock_code, quantity, unit_price and invoiced_at, and may carry
-invoice_no, description and country. The basket features are the ones the first_purchase_features
-model computes in SQL, rebuilt here for lines that are not in the database (a test holds the two equal
-on every customer of a real build). Prints the predicted segment and the probability of each segment.
+invoice_no, description, country and customer_id (one invoice and one customer when absent). Prints
+the predicted segment and the probability of each segment.
+
+The features are not rebuilt here: the build's own dbt models compute them. The lines are written to a
+file and `dbt run` builds the chain from the loader to first_purchase_features on it (loader, staging,
+netting, invoices, customer_rfm: ``+first_purchase_features``) into a temporary DuckDB file, with the
+vars the build used, read from its table build_settings. What the build learnt or was given is not
+learnt again but copied from the build's file: product_categories (fitted on the build's descriptions)
+and the seeds the chain reads (the non-merchandise codes as the build applied them). So the
+cancellation marker, the non-merchandise codes, the plausibility limits, the netting and the feature
+SQL are those of the build by construction; a test still compares scored customers with the build.
+`dbt run`, not `dbt build`: the data tests check a whole build (accounting, reconciliation), not the
+lines of one invoice.
+
+Three vars are not the build's: transactions_path (the new lines), column_map (this module writes
+the lines under the canonical column names) and as_of_date (unset: the build's as-of date rejects the
+lines dated on or after it, and a new customer's invoice comes after the build's data by nature). A
+set max_invoice_date is kept: it is a plausibility limit, and the reason a line is refused names it.
+
+Why this design, of the three weighed:
+
+- Running the models (this one) executes the same SQL with the same vars, every rule included, and
+  resolves a var that depends on the day of the run (an empty max_invoice_date: today) as a build run
+  today would. It costs a dbt start and parse, 6 to 8 s on a 2-core machine, however many customers
+  the file holds.
+  It runs the project's current SQL, so a project changed since the build should be rebuilt, as for the
+  pickled model.
+- The compiled SQL of the chain, stored at build time and run in an in-memory DuckDB, would be fast but
+  holds the build's resolved values (the build day as max_invoice_date would refuse every later invoice),
+  needs its relation names rewritten, and has no SQL for the loader, a Python model: a second path beside dbt.
+- The per-invoice feature SQL in a macro shared with the model can only be rendered by dbt, and covers
+  only the last step: the marker, the codes and the netting live in the models before it.
+
+``score_first_invoice(db_path, lines)`` returns the result as a dict; ``first_invoice_features(db_path,
+lines)`` the first_purchase_features rows of every customer in the lines.
 """
 
 from __future__ import annotations
@@ -14,22 +46,37 @@ import argparse
 import json
 import os
 import pickle
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import sklearn
 
-from customer_segments.prediction.first_purchase import (
-    ARTIFACT_FORMAT,
-    CATEGORY_SHARE_PREFIX,
-    ClassifierArtifact,
-    prepare_features,
-)
+import customer_segments
+from customer_segments.ingest.read import InputError
+from customer_segments.prediction.first_purchase import ARTIFACT_FORMAT, ClassifierArtifact, prepare_features
+from customer_segments.settings import BY_NAME, check_environment, sql_identifier, sql_literal, vars_of_build
 
 REQUIRED_LINE_COLUMNS = ("stock_code", "quantity", "unit_price", "invoiced_at")
+#: The columns of the lines handed to the loader, under the names it finds without a column_map.
+LINE_COLUMNS = ("invoice_no", "stock_code", "description", "quantity", "unit_price", "invoiced_at", "country",
+                "customer_id")
+#: The customer of lines without customer_id: one new customer.
+NEW_CUSTOMER_ID = 0
+#: The invoice of lines without invoice_no, and the one used when that starts with the cancellation marker.
+NEW_INVOICE_NOS = ("NEW", "0")
+#: The dbt project this package belongs to (python/customer_segments/prediction/ -> the project root).
+PROJECT_DIR = Path(__file__).resolve().parents[3]
+#: The models that make first_purchase_features from the lines; product_categories is learnt, so copied
+#: (its input int_products_described still runs: a few rows nobody reads).
+CHAIN_SELECTION = ("--select", "+first_purchase_features", "--exclude", "product_categories")
+#: What the chain reads but does not build: the learnt categories and the seeds it refs.
+BUILD_TABLES = ("product_categories", "non_merchandise_codes", "rfm_segment_rules")
+#: The published file, as declared in customer_segments.settings (env SEGMENTS_PUBLISHED overrides it).
+DEFAULT_DB = Path(str(BY_NAME["SEGMENTS_PUBLISHED"].default))
 
 
 def load_artifact(db_path: str | Path) -> ClassifierArtifact:
@@ -52,12 +99,16 @@ def load_artifact(db_path: str | Path) -> ClassifierArtifact:
 
 
 def read_lines(path: str | Path) -> pd.DataFrame:
-    """Invoice lines from a .csv or .json (list of records) file, with the required columns checked."""
+    """Invoice lines from a .csv or .json (list of records) file.
+
+    A CSV is read as text, every value as written (an empty field as empty): the loader parses the
+    values as it parses the shop's export (whole quantities, decimal_separator, date_formats).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"invoice lines file {path} not found")
     if path.suffix.lower() == ".csv":
-        lines = pd.read_csv(path, dtype={"stock_code": str, "invoice_no": str})
+        lines = pd.read_csv(path, dtype=str, keep_default_na=False)
     elif path.suffix.lower() == ".json":
         lines = pd.DataFrame(json.loads(path.read_text()))
     else:
@@ -65,83 +116,145 @@ def read_lines(path: str | Path) -> pd.DataFrame:
     return lines
 
 
-def _is_non_merchandise(codes: pd.Series, rules: pd.DataFrame) -> np.ndarray:
-    exact = set(rules.loc[rules["match_type"] == "exact", "stock_code"])
-    prefixes = tuple(rules.loc[rules["match_type"] == "prefix", "stock_code"])
-    return np.array([code in exact or code.startswith(prefixes) for code in codes], dtype=bool)
+def new_invoice_no(cancellation_marker: str) -> str:
+    """The invoice number of lines that have none: one that is not a cancellation under the marker."""
+    return next(no for no in NEW_INVOICE_NOS if not no.upper().startswith(cancellation_marker.upper()))
 
 
-def basket_features(
-    lines: pd.DataFrame,
-    product_categories: pd.DataFrame,
-    non_merchandise_codes: pd.DataFrame,
-    category_ids: list[int],
-) -> pd.DataFrame:
-    """One-row first_purchase_features for a new customer's lines, as the SQL model computes them.
-
-    The first purchase invoice is the earliest (then lowest invoice_no) with a merchandise line of
-    positive quantity and price; cancellations (invoice_no starting with C) at or before it set
-    has_earlier_cancellation. Codes unknown to product_categories count in the basket value but in no
-    category share.
-    """
+def loader_lines(lines: pd.DataFrame, cancellation_marker: str) -> pd.DataFrame:
+    """The lines as the loader reads them: the canonical columns present, with an invoice number and a
+    customer id when the lines have none. Values are left as given: parsing them is the loader's."""
     missing = [c for c in REQUIRED_LINE_COLUMNS if c not in lines.columns]
     if missing:
         raise ValueError(f"invoice lines are missing columns {missing}; have {list(lines.columns)}")
-    table = lines.copy()
+    table = lines.loc[:, [c for c in LINE_COLUMNS if c in lines.columns]].reset_index(drop=True)
     if "invoice_no" not in table.columns:
-        table["invoice_no"] = "NEW"
-    if "country" not in table.columns:
-        table["country"] = None
-    table["invoice_no"] = table["invoice_no"].astype(str).str.strip()
-    table["stock_code"] = table["stock_code"].astype(str).str.strip().str.upper()
-    table["quantity"] = pd.to_numeric(table["quantity"], errors="raise")
-    table["unit_price"] = pd.to_numeric(table["unit_price"], errors="raise")
-    table["invoiced_at"] = pd.to_datetime(table["invoiced_at"], errors="raise")
-    merchandise = ~_is_non_merchandise(table["stock_code"], non_merchandise_codes)
-    is_cancellation = table["invoice_no"].str.upper().str.startswith("C")
-    purchases = table.loc[merchandise & ~is_cancellation & (table["quantity"] > 0) & (table["unit_price"] > 0)]
-    if purchases.empty:
-        raise ValueError("no purchase line: need a merchandise line with positive quantity and unit price")
-    first = purchases.sort_values(["invoiced_at", "invoice_no"], kind="stable").iloc[0]
-    basket = purchases.loc[purchases["invoice_no"] == first["invoice_no"]].copy()
-    basket["value"] = basket["quantity"] * basket["unit_price"]
-    basket = basket.merge(product_categories.loc[:, ["stock_code", "category_id"]], on="stock_code", how="left")
-    value = float(basket["value"].sum())
-    units = float(basket["quantity"].sum())
-    countries = basket["country"].dropna()
-    row = {
-        "first_purchase_at": first["invoiced_at"],
-        "country": sorted(countries.mode())[0] if len(countries) else None,
-        "purchase_month": first["invoiced_at"].month,
-        "purchase_weekday": first["invoiced_at"].isoweekday(),
-        "purchase_hour": first["invoiced_at"].hour,
-        "basket_value": value,
-        "basket_lines": len(basket),
-        "basket_products": basket["stock_code"].nunique(),
-        "basket_units": units,
-        "mean_unit_price": value / units,
-        "max_unit_price": float(basket["unit_price"].max()),
-        "has_earlier_cancellation": bool((merchandise & is_cancellation
-                                          & (table["invoiced_at"] <= first["invoiced_at"])).any()),
-    }
-    for category_id in category_ids:
-        category_value = float(basket.loc[basket["category_id"] == category_id, "value"].sum())
-        row[f"{CATEGORY_SHARE_PREFIX}{category_id}"] = category_value / value
-    return pd.DataFrame([row])
+        table.insert(0, "invoice_no", new_invoice_no(cancellation_marker))
+    if "customer_id" not in table.columns:
+        table["customer_id"] = NEW_CUSTOMER_ID
+    return table
 
 
-def score_first_invoice(db_path: str | Path, lines: pd.DataFrame) -> dict:
+def build_settings(db_path: str | Path) -> dict[str, object]:
+    """The dbt vars the build of ``db_path`` used (its table build_settings), checked."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        try:
+            rows = dict(con.execute("select name, value from build_settings").fetchall())
+        except duckdb.CatalogException:
+            raise ValueError(f"{db_path} holds no build_settings table: build it with `dbt build`") from None
+    return vars_of_build(rows)
+
+
+def _copy_build_tables(db_path: Path, database: Path) -> None:
+    with duckdb.connect(str(database)) as con:
+        con.execute(f"attach {sql_literal(str(db_path.absolute()))} as build (read_only)")
+        for table in BUILD_TABLES:
+            try:
+                con.execute(f"create table main.{sql_identifier(table)} as select * from build.main.{sql_identifier(table)}")
+            except duckdb.CatalogException:
+                raise ValueError(f"{db_path} holds no {table} table: build it with `dbt build`") from None
+
+
+def _dbt_error(work: Path, output: str) -> str:
+    """What failed in a dbt run: the error of each node that failed (of a Python model, the exception's
+    last line; the loader's InputError without its class), else the end of dbt's output."""
+    results = work / "target" / "run_results.json"
+    failed = [result["message"] for result in json.loads(results.read_text())["results"]
+              if result["status"] == "error" and result.get("message")] if results.is_file() else []
+    if not failed:
+        return "\n".join(line for line in output.strip().splitlines()[-10:] if line.strip())
+    input_error = f"{InputError.__module__}.{InputError.__name__}: "
+    shown = []
+    for message in failed:
+        if "Traceback" in message:
+            message = message.strip().splitlines()[-1].strip()
+        shown.append(message.removeprefix(input_error))
+    return "; ".join(shown)
+
+
+def _run_chain(project_dir: Path, database: Path, work: Path, dbt_vars: dict[str, object]) -> None:
+    """`dbt run` of the chain into ``database``, with this interpreter and this package: the Python
+    models (the loader) run the code and library versions of the scorer that checked the pickle."""
+    if not (project_dir / "dbt_project.yml").is_file():
+        raise ValueError(f"no dbt project at {project_dir}: pass the project directory (--project-dir)")
+    # The project's profile writes SEGMENTS_DB. Without the DBT_* env vars of the caller, which could
+    # point dbt at another profile or target, defer it, or make it build empty tables.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DBT_")}
+    package_root = str(Path(customer_segments.__file__).resolve().parents[1])
+    env.update(SEGMENTS_DB=str(database), DO_NOT_TRACK="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    command = [sys.executable, "-m", "dbt.cli.main", "run", *CHAIN_SELECTION, "--vars", json.dumps(dbt_vars),
+               "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+               "--target-path", str(work / "target"), "--log-path", str(work / "logs"), "--no-use-colors"]
+    result = subprocess.run(command, cwd=project_dir, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        # The loader names the file it read: here a temporary one, which says nothing to the caller.
+        message = _dbt_error(work, result.stdout + result.stderr).replace(f"{dbt_vars['transactions_path']}: ", "")
+        raise ValueError(f"the build's models refused the invoice lines: {message}")
+
+
+def _why_no_purchase(con: duckdb.DuckDBPyConnection, customers: list[int]) -> str:
+    """The lines of customers without a first purchase invoice, with what staging made of each."""
+    rows = con.execute(
+        "select customer_id, line_id, stock_code, line_status, status_reason from stg_retail__invoice_lines "
+        "where customer_id in (select unnest($customers::bigint[])) order by customer_id, line_id limit 10",
+        {"customers": customers}).fetchall()
+    return "; ".join(f"customer {customer} line {line} ({code}): {status}" + (f", {reason}" if reason else "")
+                     for customer, line, code, status, reason in rows)
+
+
+def first_invoice_features(db_path: str | Path, lines: pd.DataFrame, project_dir: str | Path = PROJECT_DIR,
+                           ) -> pd.DataFrame:
+    """The first_purchase_features rows of the customers in ``lines``, computed by the build's models.
+
+    Parameters
+    ----------
+    db_path : the DuckDB file of a build (its build_settings, product_categories and seeds are read).
+    lines : invoice lines with at least :data:`REQUIRED_LINE_COLUMNS`; without customer_id they are one
+        customer's (id :data:`NEW_CUSTOMER_ID`), without invoice_no one invoice.
+    project_dir : the dbt project whose models run (default: the one this package belongs to).
+
+    Returns
+    -------
+    DataFrame, one row per customer of the lines, ordered by customer_id, with the columns of the model.
+
+    Raises
+    ------
+    ValueError
+        Columns missing, a file-level problem the loader reports, or a customer without a purchase line
+        (the message lists their lines and what staging made of them).
+    """
+    db_path, project_dir = Path(db_path), Path(project_dir)
+    dbt_vars = build_settings(db_path)
+    table = loader_lines(lines, str(dbt_vars["cancellation_marker"]))
+    with tempfile.TemporaryDirectory(prefix="segments-scoring-") as directory:
+        work = Path(directory)
+        lines_path, database = work / "lines.parquet", work / "scoring.duckdb"
+        table.to_parquet(lines_path, index=False)
+        _copy_build_tables(db_path, database)
+        _run_chain(project_dir, database, work,
+                   {**dbt_vars, "transactions_path": str(lines_path), "column_map": {}, "as_of_date": ""})
+        with duckdb.connect(str(database), read_only=True) as con:
+            features = con.execute("select * from first_purchase_features order by customer_id").df()
+            customers = [int(c) for c, in con.execute(
+                "select distinct customer_id from stg_retail__invoice_lines where customer_id is not null "
+                "order by 1").fetchall()]
+            without = [c for c in customers if c not in set(features["customer_id"])]
+            if without or not customers:
+                raise ValueError("no purchase line: need a merchandise line with positive quantity and unit "
+                                 f"price; {_why_no_purchase(con, without) or 'no line has a customer id'}")
+    return features
+
+
+def score_first_invoice(db_path: str | Path, lines: pd.DataFrame, project_dir: str | Path = PROJECT_DIR) -> dict:
     """Predicted segment and probabilities for a new customer's first invoice lines.
 
     Returns a dict: segment_id, segment_name, probabilities {segment_name: p}, model_name, model_version.
     """
     artifact = load_artifact(db_path)
-    with duckdb.connect(str(db_path), read_only=True) as con:
-        categories = con.execute("select stock_code, category_id from product_categories").df()
-        rules = con.execute("select stock_code, match_type from non_merchandise_codes").df()
-    category_ids = [int(c[len(CATEGORY_SHARE_PREFIX):]) for c in artifact.feature_columns
-                    if c.startswith(CATEGORY_SHARE_PREFIX)]
-    features = basket_features(lines, categories, rules, category_ids)
+    features = first_invoice_features(db_path, lines, project_dir)
+    if len(features) != 1:
+        raise ValueError(f"the lines are those of {len(features)} customers (column customer_id): score one at a time")
     proba = artifact.pipeline.predict_proba(prepare_features(features, artifact.feature_columns))[0]
     names = dict(zip(artifact.segment_ids, artifact.segment_names))
     by_class = {int(c): float(p) for c, p in zip(artifact.pipeline.classes_, proba)}
@@ -159,12 +272,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m customer_segments.prediction.scoring",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("lines", help="the new customer's invoice lines, .csv or .json")
-    parser.add_argument("--db", default=os.environ.get("SEGMENTS_DB", "customer_segments.duckdb"),
-                        help="DuckDB file of the last build (default: $SEGMENTS_DB or customer_segments.duckdb)")
+    parser.add_argument("--db", type=Path, default=None,
+                        help=f"DuckDB file of the last build (default: $SEGMENTS_PUBLISHED or {DEFAULT_DB})")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR,
+                        help=f"dbt project whose models compute the features (default: {PROJECT_DIR})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     try:
-        result = score_first_invoice(args.db, read_lines(args.lines))
+        # The env vars, the profile's of the dbt run among them, are checked before anything runs.
+        environment = check_environment()
+        db = args.db or Path(str(environment["SEGMENTS_PUBLISHED"]))
+        result = score_first_invoice(db, read_lines(args.lines), args.project_dir)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
