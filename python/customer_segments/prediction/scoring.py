@@ -56,7 +56,7 @@ import pandas as pd
 import sklearn
 
 import customer_segments
-from customer_segments.ingest.read import InputError
+from customer_segments.ingest.errors import InputError
 from customer_segments.prediction.first_purchase import ARTIFACT_FORMAT, ClassifierArtifact, prepare_features
 from customer_segments.settings import BY_NAME, check_environment, sql_identifier, sql_literal, vars_of_build
 
