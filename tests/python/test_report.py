@@ -14,7 +14,7 @@ import pytest
 
 from browser import Browser, find_chromium
 from conftest import ROOT
-from customer_segments.delivery.publish import publish
+from customer_segments.delivery.file_replacement import publish
 from customer_segments.delivery.report import write_report
 
 pytestmark = pytest.mark.dbt

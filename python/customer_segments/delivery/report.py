@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import plotly.offline
 from plotly.subplots import make_subplots
 
-from customer_segments.delivery.publish import connect_published, run_reader_cli
+from customer_segments.delivery.published import connect_published, run_reader_cli
 
 DEFAULT_OUT = Path("reports/customer_segments.html")
 #: Customers drawn in the 3-D scatter: enough to see the shapes, small enough for any browser.
