@@ -17,33 +17,19 @@ SCATTER_MAX_CUSTOMERS = 6000
 
 
 def headline(report: Report) -> Section | None:
-    if not report.has("customer_rfm", "segment_profiles"):
+    if not report.has("build_headline"):
         return None
-    figures = report.df("""
-        select
-            count(*) as customers,
-            sum(monetary) as net_revenue,
-            sum(frequency) as orders,
-            sum(monetary) / sum(frequency) as average_order_value,
-            min(first_purchase_at) as first_purchase_at,
-            max(last_purchase_at) as last_purchase_at,
-            count(distinct country) as countries
-        from customer_rfm
-    """).iloc[0]
-    segments = report.df("select count(*) as n, sum(customers) as customers from segment_profiles").iloc[0]
+    figures = report.df("select * from build_headline").iloc[0]
     cards = [
         ("Customers", f"{int(figures.customers):,}"),
         ("Net revenue", f"£{float(figures.net_revenue):,.0f}"),
         ("Orders", f"{int(figures.orders):,}"),
         ("Average order value", f"£{float(figures.average_order_value):,.2f}"),
-        ("Segments", f"{int(segments.n)} ({int(segments.customers):,} customers with net spend > 0)"),
+        ("Segments", f"{int(figures.segments)} ({int(figures.segmented_customers):,} customers with net spend > 0)"),
         ("Countries", f"{int(figures.countries)}"),
         ("Period", f"{figures.first_purchase_at:%d %b %Y} – {figures.last_purchase_at:%d %b %Y}"),
+        ("Input lines", f"{int(figures.input_lines):,} ({figures.share_of_input_lines_kept:.1%} used)"),
     ]
-    if report.has("line_accounting"):
-        lines = report.df("select sum(input_lines) as total, sum(input_lines) filter (where is_kept) as kept "
-                          "from line_accounting").iloc[0]
-        cards.append(("Input lines", f"{int(lines.total):,} ({int(lines.kept) / int(lines.total):.1%} used)"))
     body = "".join(f"<div class='card'><div class='label'>{html.escape(label)}</div>"
                    f"<div class='value'>{html.escape(value)}</div></div>" for label, value in cards)
     return Section("Headline figures", parts=[f"<div class='cards'>{body}</div>"])
