@@ -121,37 +121,19 @@ def scatter_3d(report: Report) -> Section | None:
 
 
 def country_mix(report: Report) -> Section | None:
-    if not report.has("customer_segments", "customer_rfm", "segment_profiles"):
+    if not report.has("segment_by_country", "segment_profiles"):
         return None
-    if report.has("segment_by_country"):
-        mix = report.df("""
-            with top_countries as (
-                select country from segment_by_country
-                group by country order by max(country_customers) desc, country limit 12
-            )
-            select country, segment_id, segment_name, customers, share_of_country_customers as share,
-                   lift_vs_all_customers as lift
-            from segment_by_country
-            inner join top_countries using (country)
-            order by segment_id, country
-        """)
-    else:  # an older build: the same mix from the core tables
-        mix = report.df("""
-            with by_country as (
-                select customer_rfm.country, customer_segments.segment_id, customer_segments.segment_name,
-                       count(*) as customers
-                from customer_segments
-                inner join customer_rfm on customer_segments.customer_id = customer_rfm.customer_id
-                group by all
-            ),
-            top_countries as (
-                select country from by_country group by country order by sum(customers) desc, country limit 12
-            )
-            select by_country.*, customers / sum(customers) over (partition by country) as share, null as lift
-            from by_country
-            inner join top_countries using (country)
-            order by segment_id, country
-        """)
+    mix = report.df("""
+        with top_countries as (
+            select country from segment_by_country
+            group by country order by max(country_customers) desc, country limit 12
+        )
+        select country, segment_id, segment_name, customers, share_of_country_customers as share,
+               lift_vs_all_customers as lift
+        from segment_by_country
+        inner join top_countries using (country)
+        order by segment_id, country
+    """)
     order = mix.groupby("country").customers.sum().sort_values(ascending=False, kind="stable").index.tolist()
     colours = report.segment_colours()
     figure = go.Figure([
