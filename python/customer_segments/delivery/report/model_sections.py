@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import html
 
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from customer_segments.delivery.report.page import PALETTE, Report, Section, table_html
+from customer_segments.settings import sql_literal
 
 
 def k_selection(report: Report) -> Section | None:
@@ -149,26 +149,23 @@ def classifier_performance(report: Report) -> Section | None:
     figure.update_layout(barmode="group", title="Segment predicted from the first purchase, against the majority baseline (grey)",
                          legend={"orientation": "h", "y": -0.15})
     parts = [report.chart(figure, height=460), table_html(overall.drop(columns="where"))]
-    if report.has("segment_classifier_confusion"):
-        parts.append(confusion_matrices(report, overall))
+    if report.has("segment_classifier_confusion", "segment_classifier_model"):
+        parts.append(confusion_matrices(report))
     return Section("Predicting the segment from the first purchase",
                    "Can a customer's segment be told from their first invoice alone? Each classifier is compared "
                    "with always predicting the most common segment; the time-split test customers (first purchase "
                    "after the cutoff) are the honest estimate for new customers.", parts)
 
 
-def confusion_matrices(report: Report, overall: pd.DataFrame) -> str:
-    """Heatmaps of actual vs predicted segment for the best classifier (the saved one when there is one)."""
-    if report.has("segment_classifier_model"):
-        model = report.df("select model_name from segment_classifier_model").model_name.iloc[0]
-    else:
-        honest = overall.loc[(overall.model_name != "majority_baseline") & (overall.split == "test")]
-        model = honest.sort_values("balanced_accuracy", ascending=False, kind="stable").model_name.iloc[0]
+def confusion_matrices(report: Report) -> str:
+    """Heatmaps of actual vs predicted segment for the classifier the build chose and saved
+    (segment_classifier_model, chosen by prediction.first_purchase.select_model): the report does not choose again."""
+    model = report.df("select model_name from segment_classifier_model").model_name.iloc[0]
     frame = report.df(f"""
         select evaluation, actual_segment_id, actual_segment_name, predicted_segment_id, predicted_segment_name,
                customers, share_of_actual_segment
         from segment_classifier_confusion
-        where model_name = '{model.replace("'", "''")}' and split = 'test'
+        where model_name = {sql_literal(model)} and split = 'test'
         order by evaluation, actual_segment_id, predicted_segment_id
     """)
     evaluations = list(dict.fromkeys(frame.evaluation))
