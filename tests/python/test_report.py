@@ -29,7 +29,7 @@ LATER_SECTIONS = {
     "What each segment buys": "segment_purchases",
     "Predicting the segment from the first purchase": "segment_classifier_evaluation",
     "What the first purchase tells (permutation importance)": "segment_classifier_feature_importance",
-    "Purchase forecast": "customer_purchase_forecast",
+    "Purchase forecast": "segment_purchase_forecast",
 }
 #: Model folders whose tables a build of the core alone (lines to segment profiles) does not have.
 LATER_MART_FOLDERS = ("segmentation", "products", "predictions")

@@ -217,22 +217,20 @@ def permutation_importance(report: Report) -> Section | None:
 
 
 def purchase_forecast(report: Report) -> Section | None:
-    if not report.has("customer_purchase_forecast", "customer_segments", "segment_profiles"):
+    if not report.has("segment_purchase_forecast", "segment_profiles"):
         return None
     frame = report.df("""
         select
-            segments.segment_id, segments.segment_name, count(*) as customers,
-            avg(forecast.expected_purchases) as expected_purchases,
-            avg(forecast.expected_spend) as expected_spend,
-            avg(forecast.probability_alive) as probability_alive,
-            avg(forecast.clv) as clv,
-            sum(forecast.expected_spend) as total_expected_spend,
-            sum(forecast.clv) as total_clv,
-            max(forecast.horizon_days) as horizon_days
-        from customer_purchase_forecast as forecast
-        inner join customer_segments as segments using (customer_id)
-        group by all
-        order by segments.segment_id
+            segment_id, segment_name, customers,
+            mean_expected_purchases as expected_purchases,
+            mean_expected_spend as expected_spend,
+            mean_probability_alive as probability_alive,
+            mean_clv as clv,
+            total_expected_spend,
+            total_clv,
+            horizon_days
+        from segment_purchase_forecast
+        order by segment_id
     """)
     horizon = int(frame.horizon_days.max())
     panels = (("expected_purchases", f"Purchases, next {horizon} days", ".1f"),
