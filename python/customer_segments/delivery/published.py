@@ -1,5 +1,5 @@
-"""What the readers of the published file share: where the working and published files are, the storage
-format to write, a read-only connection to the published file and the command line of its readers.
+"""The published file: where it and the working file are, the storage format it is written in, and what
+its readers (report, exports, summary) share: a read-only connection and the command line.
 
 The paths come from their declaration in :mod:`customer_segments.settings` (``SEGMENTS_DB``,
 ``SEGMENTS_PUBLISHED``, ``SEGMENTS_STORAGE_VERSION``), parsed as the profile and the publisher parse them.
