@@ -109,8 +109,8 @@ def real_build(tmp_path_factory, real_data) -> Build:
 
 @pytest.fixture(scope="session")
 def published_build(tmp_path_factory, generated_build) -> Build:
-    """The generated build published as readers get it (customer_segments.delivery.publish), in its own directory."""
-    from customer_segments.delivery.publish import publish
+    """The generated build published as readers get it (file_replacement.publish), in its own directory."""
+    from customer_segments.delivery.file_replacement import publish
 
     work = tmp_path_factory.mktemp("publish")
     working = work / "working.duckdb"

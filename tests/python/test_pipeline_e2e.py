@@ -126,8 +126,9 @@ def test_custom_generic_tests_fail_when_their_rule_breaks(copy_of_build, tmp_pat
                     "where line_id = (select min(line_id) from cancellations)")
         con.execute("update stg_retail__invoice_lines set line_id = (select min(line_id) from stg_retail__invoice_lines) "
                     "where line_id = (select max(line_id) from stg_retail__invoice_lines)")
+        con.execute("insert into build_headline select * from build_headline")
     result = run_dbt(["test", "--select", "customer_rfm", "line_accounting", "customer_segments", "cancellations",
-                      "stg_retail__invoice_lines"],
+                      "stg_retail__invoice_lines", "build_headline"],
                      copy_of_build.db_path, tmp_path, {"transactions_path": str(copy_of_build.data_path)})
     output = result.stdout
     assert result.returncode != 0
@@ -137,6 +138,7 @@ def test_custom_generic_tests_fail_when_their_rule_breaks(copy_of_build, tmp_pat
         "FAIL 1 covers_all_of_customer_segments_customer_id",  # one segment per eligible customer
         "FAIL 1 expression_is_true_cancellations",  # matched + unmatched = requested
         "FAIL 1 unique_line_number_stg_retail__invoice_lines_line_id",  # a line number repeats
+        "FAIL 2 expression_is_true_build_headline_",  # the headline is one row (both copies fail)
     ):
         assert failing in output, failing
 

@@ -22,14 +22,8 @@ import pytest
 import sqlalchemy
 
 from conftest import ROOT
-from customer_segments.delivery.publish import (
-    PublishError,
-    completed_relations,
-    dbt_database_name,
-    lock_path,
-    publish,
-    publish_build,
-)
+from customer_segments.delivery.dbt_process import completed_relations, dbt_database_name
+from customer_segments.delivery.file_replacement import PublishError, lock_path, publish, publish_build
 
 pytestmark = pytest.mark.dbt
 
@@ -394,7 +388,7 @@ def test_only_results_where_every_node_of_the_project_passed_are_published(gener
 def test_a_second_publisher_waits_for_the_lock_or_exits_with_no_wait(served, published_build, generated_data,
                                                                      tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from customer_segments.delivery.publish import publish_lock\n"
+        [sys.executable, "-c", "import sys; from customer_segments.delivery.file_replacement import publish_lock\n"
          f"with publish_lock({str(served)!r}):\n    print('locked', flush=True); sys.stdin.readline()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -405,7 +399,7 @@ def test_a_second_publisher_waits_for_the_lock_or_exits_with_no_wait(served, pub
                                  f"{lock_path(served)}); nothing published\n")
         assert not (tmp_path / "target").exists(), "dbt must not run without the lock"
         waiter = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from customer_segments.delivery.publish import publish\n"
+            [sys.executable, "-c", "import sys; from customer_segments.delivery.file_replacement import publish\n"
              f"publish({str(published_build.db_path)!r}, {str(served)!r}); print('published')"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert waiter.stderr.readline() == f"waiting for another publish of {served} (pid {holder.pid}, lock " \

@@ -14,7 +14,7 @@ import pytest
 
 from browser import Browser, find_chromium
 from conftest import ROOT
-from customer_segments.delivery.publish import publish
+from customer_segments.delivery.file_replacement import publish
 from customer_segments.delivery.report import write_report
 
 pytestmark = pytest.mark.dbt
@@ -29,7 +29,7 @@ LATER_SECTIONS = {
     "What each segment buys": "segment_purchases",
     "Predicting the segment from the first purchase": "segment_classifier_evaluation",
     "What the first purchase tells (permutation importance)": "segment_classifier_feature_importance",
-    "Purchase forecast": "customer_purchase_forecast",
+    "Purchase forecast": "segment_purchase_forecast",
 }
 #: Model folders whose tables a build of the core alone (lines to segment profiles) does not have.
 LATER_MART_FOLDERS = ("segmentation", "products", "predictions")

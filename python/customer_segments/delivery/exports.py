@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from customer_segments.delivery.publish import connect_published, run_reader_cli
+from customer_segments.delivery.published import connect_published, run_reader_cli
 
 KEY_ENV = "SEGMENTS_EXPORT_HMAC_KEY"
 #: Shorter keys make the pseudonyms guessable by brute force over the small space of customer numbers.

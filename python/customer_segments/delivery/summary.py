@@ -1,33 +1,31 @@
 """Headline figures of a built DuckDB file, as printed in the README.
 
     python -m customer_segments.delivery.summary [path/to/customer_segments.duckdb]
+
+The figures are the mart build_headline's (the report's headline cards read the same row); the
+default file is the published one, ``SEGMENTS_PUBLISHED`` as customer_segments.settings declares it.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from pathlib import Path
 
 import duckdb
 
-HEADLINE_SQL = """
-select
-    (select sum(input_lines) from line_accounting) as input_lines,
-    (select count(*) from customer_rfm) as customers,
-    (select sum(gross_spend) from customer_rfm) as gross_spend,
-    (select sum(cancelled_value) from customer_rfm) as cancelled_value,
-    (select sum(monetary) from customer_rfm) as net_revenue,
-    (select sum(unmatched_value) from cancellations) as unmatched_cancellation_value,
-    (select any_value(as_of_date) from customer_rfm) as as_of_date
-"""
+from customer_segments.delivery.published import DEFAULT_PUBLISHED, connect_published, published_path
+from customer_segments.settings import SettingsError
+
+#: The figures printed, in order, by their column names in build_headline.
+HEADLINE_FIGURES = ("input_lines", "customers", "gross_spend", "cancelled_value", "net_revenue",
+                    "unmatched_cancellation_value", "as_of_date")
 
 
 def headline_figures(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     """Input lines, customers, gross, cancelled (matched), net and unmatched value, as-of date."""
-    cursor = con.execute(HEADLINE_SQL)
-    names = [d[0] for d in cursor.description]
-    return dict(zip(names, cursor.fetchall()[0]))
+    row = con.execute(f"select {', '.join(HEADLINE_FIGURES)} from build_headline").fetchone()
+    return dict(zip(HEADLINE_FIGURES, row))
 
 
 def segment_table(con: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -50,13 +48,15 @@ def to_markdown(figures: dict[str, object], segments: list[tuple]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("database", nargs="?", default=os.environ.get("SEGMENTS_PUBLISHED", "customer_segments.duckdb"))
+    parser.add_argument("database", nargs="?", type=Path, default=None,
+                        help=f"default: $SEGMENTS_PUBLISHED or {DEFAULT_PUBLISHED}")
     args = parser.parse_args(argv)
-    if not os.path.exists(args.database):
-        print(f"error: {args.database} not found: run `make demo` (or dbt build) first", file=sys.stderr)
+    try:
+        with connect_published(args.database or published_path()) as con:
+            print(to_markdown(headline_figures(con), segment_table(con)))
+    except (FileNotFoundError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    with duckdb.connect(args.database, read_only=True) as con:
-        print(to_markdown(headline_figures(con), segment_table(con)))
     return 0
 
 
