@@ -154,16 +154,16 @@ def country_mix(report: Report) -> Section | None:
 
 
 def segment_purchases(report: Report) -> Section | None:
-    if not report.has("segment_purchases"):
+    if not report.has("segment_category_purchases", "segment_product_purchases"):
         return None
-    frame = report.df("select * from segment_purchases order by segment_id, item_type, spend_rank, item_key")
-    names = list(dict.fromkeys(frame.segment_name))
-    categories = frame.loc[frame.item_type == "category"]
+    categories = report.df("select * from segment_category_purchases order by segment_id, spend_rank, category_id")
+    names = list(dict.fromkeys(categories.segment_name))
     # Categories that matter to someone: the biggest by spend, at most 15, in order of base spend.
-    order = (categories.groupby("item_name").share_of_base_spend.first()
+    order = (categories.groupby("category_name").share_of_base_spend.first()
              .sort_values(ascending=False, kind="stable").head(15).index.tolist())
-    lift = categories.pivot(index="item_name", columns="segment_name", values="spend_lift").reindex(index=order, columns=names)
-    share = categories.pivot(index="item_name", columns="segment_name",
+    lift = (categories.pivot(index="category_name", columns="segment_name", values="spend_lift")
+            .reindex(index=order, columns=names))
+    share = categories.pivot(index="category_name", columns="segment_name",
                              values="share_of_segment_spend").reindex(index=order, columns=names)
     log_lift = lift.map(lambda v: float("nan") if pd.isna(v) or v <= 0 else math.log2(v))
     limit = max(float(log_lift.abs().max().max()), 0.5)
@@ -175,12 +175,13 @@ def segment_purchases(report: Report) -> Section | None:
     figure.update_yaxes(autorange="reversed")
     figure.update_layout(title=f"Spend lift per product category (the {len(order)} biggest categories)",
                          margin={"l": 240})
-    products = frame.loc[(frame.item_type == "product") & (frame.spend_lift > 1)]
+    products = report.df("select * from segment_product_purchases where spend_lift > 1 "
+                         "order by segment_id, spend_rank, stock_code")
     top = (products.sort_values(["segment_id", "spend_lift"], ascending=[True, False], kind="stable")
            .groupby("segment_id", sort=False).head(3))
-    table = top[["segment_name", "item_name", "net_spend", "share_of_segment_spend", "segment_penetration",
+    table = top[["segment_name", "description", "net_spend", "share_of_segment_spend", "segment_penetration",
                  "spend_lift"]].rename(columns={
-                     "segment_name": "Segment", "item_name": "Product", "net_spend": "Net spend (£)",
+                     "segment_name": "Segment", "description": "Product", "net_spend": "Net spend (£)",
                      "share_of_segment_spend": "Share of segment spend", "segment_penetration": "Customers buying it",
                      "spend_lift": "Spend lift"})
     table["Net spend (£)"] = table["Net spend (£)"].astype(float).round().astype(int)
