@@ -118,7 +118,7 @@ VARS: tuple[Var, ...] = (
     _whole("random_state", 42, 0, MAX_SEED, "seed of every random step"),
     # products
     _whole("n_product_categories", 20, 1, 500, "product categories learned from descriptions"),
-    _whole("segment_top_products", 10, 1, 1000, "products listed per segment in segment_purchases"),
+    _whole("segment_top_products", 10, 1, 1000, "products listed per segment in segment_product_purchases"),
     # predictions
     Var("classifier_cutoff_date", "date", "2011-07-01", "first-purchase classifier time split"),
     _whole("classifier_sample_size", 5000, 10, MAX_COUNT, "customers the first-purchase classifiers fit on"),
