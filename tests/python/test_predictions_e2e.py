@@ -20,11 +20,11 @@ from customer_segments.prediction.scoring import first_invoice_features, load_ar
 pytestmark = pytest.mark.dbt
 
 NEW_MARTS = (
-    "product_categories", "customer_category_shares", "segment_purchases", "segment_by_country",
-    "first_purchase_features", "first_purchase_segment_predictions", "segment_classifier_evaluation",
-    "segment_classifier_confusion", "segment_classifier_feature_importance", "segment_classifier_model",
-    "customer_purchase_summary", "customer_purchase_forecast", "customer_forecast_holdout",
-    "forecast_holdout_evaluation",
+    "product_categories", "customer_category_shares", "segment_category_purchases", "segment_product_purchases",
+    "segment_by_country", "first_purchase_features", "first_purchase_segment_predictions",
+    "segment_classifier_evaluation", "segment_classifier_confusion", "segment_classifier_feature_importance",
+    "segment_classifier_model", "customer_purchase_summary", "customer_purchase_forecast",
+    "customer_forecast_holdout", "forecast_holdout_evaluation",
 )
 #: The generator's eight product themes, by the nouns of their descriptions.
 GENERATED_THEMES = {

@@ -342,7 +342,7 @@ def test_a_signal_stops_dbt_removes_temporary_files_and_leaves_the_served_file(s
 
 
 @pytest.mark.parametrize("dbt_args", [["--select", "customer_rfm"], ["-s", "customer_rfm"], ["-scustomer_rfm"],
-                                      ["--exclude=segment_purchases+"], ["--models", "x"], ["--selector", "x"],
+                                      ["--exclude=segment_product_purchases+"], ["--models", "x"], ["--selector", "x"],
                                       ["--resource-type", "model"], ["--defer", "--state", "prod"], ["--empty"],
                                       ["--target", "published"]])
 def test_partial_builds_are_refused_before_dbt_runs(served, generated_data, tmp_path, dbt_args):

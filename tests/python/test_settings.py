@@ -232,7 +232,7 @@ def test_injected_sub_query_fails_the_build_naming_the_var(tmp_path, generated_d
 def test_the_model_selected_alone_refuses_an_injected_copy(tmp_path, generated_data):
     """Without build_settings in the selection, the model's macro refuses the var before any SQL runs."""
     canary = tmp_path / "canary.csv"
-    result = run_dbt(["build", "--select", "segment_purchases"], tmp_path / "b.duckdb", tmp_path, {
+    result = run_dbt(["build", "--select", "segment_product_purchases"], tmp_path / "b.duckdb", tmp_path, {
         "transactions_path": str(generated_data["invoice_lines"]),
         "segment_top_products": f"10; copy (select 1) to '{canary}'; select 1"})
     assert result.returncode != 0
