@@ -126,6 +126,14 @@ VARS: tuple[Var, ...] = (
     _whole("forecast_horizon_days", 365, 1, 36_500, "forecast horizon for expected purchases and spend, in days"),
     _whole("clv_horizon_days", 1095, 1, 36_500, "customer lifetime value horizon, in days"),
     Var("clv_annual_discount_rate", "number", 0.10, "annual rate CLV is discounted at (monthly)", low=0, high=1),
+    # campaigns
+    Var("campaign_name", "text", "", "the campaign campaign_groups splits into treatment and control; empty: none",
+        low=1, high=100, optional=True),
+    Var("campaign_control_share", "number", 0.10, "share of each segment held out as the campaign's control group",
+        low=0, high=0.5, low_open=True),
+    _whole("campaign_window_days", 90, 1, 36_500, "campaign_power: days before the as-of date the baseline is measured on"),
+    Var("campaign_target_lift", "number", 0.10, "campaign_power: the relative lift in the repeat-purchase rate "
+        "the customers needed are sized for", low=0, high=10, low_open=True),
 )
 
 #: Env vars read by profiles.yml and the Python entry points (SEGMENTS_DATA and SEGMENTS_AS_OF_DATE are

@@ -40,7 +40,7 @@ from input_settings import input_settings
 HOSTILE = ("1'", "1; drop table x", "(select count(*) from read_text('/etc/passwd'))")
 #: Vars whose value is free text by nature; they reach SQL only as bound parameters, quoted literals
 #: or quoted identifiers (tested below and by the compiled-SQL scan), never as SQL text.
-FREE_TEXT = {"transactions_path", "planted_groups_path", "cancellation_marker", "column_map", "date_formats",
+FREE_TEXT = {"transactions_path", "planted_groups_path", "cancellation_marker", "campaign_name", "column_map", "date_formats",
              "SEGMENTS_DB", "SEGMENTS_PUBLISHED"}
 MODEL_YAML = sorted((ROOT / "models").rglob("*.yml"))
 

@@ -1,0 +1,73 @@
+"""Campaign holdouts on the generated build: groups drawn per segment by a keyed hash, with each
+segment's control share the var's, the same draw on a rebuild and another for another campaign; the
+power table's arithmetic checked against the formulas it documents."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conftest import Build, run_dbt
+
+pytestmark = pytest.mark.dbt
+
+CAMPAIGN_MODELS = ["campaign_groups", "campaign_power", "campaign_groups_control_share_per_segment"]
+Z_SUM = 1.959964 + 0.841621
+
+
+def half_up(x: float) -> int:
+    """DuckDB's round: halves away from zero (Python's round takes halves to even)."""
+    return math.floor(x + 0.5)
+
+
+def build_campaign(build: Build, work, dbt_vars: dict) -> None:
+    result = run_dbt(["build", "--select", *CAMPAIGN_MODELS], build.db_path, work,
+                     {"transactions_path": str(build.data_path), **dbt_vars})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+
+
+def groups(build: Build) -> dict[int, str]:
+    return dict(build.query("select customer_id, campaign_group from campaign_groups"))
+
+
+def test_no_campaign_named_means_no_groups_but_a_power_table(generated_build):
+    assert generated_build.scalar("select count(*) from campaign_groups") == 0
+    assert generated_build.scalar("select count(*) from campaign_power") == generated_build.scalar(
+        "select count(*) from segment_profiles")
+
+
+def test_groups_are_stratified_deterministic_and_keyed_by_campaign(copy_of_build, tmp_path):
+    build_campaign(copy_of_build, tmp_path / "a", {"campaign_name": "spring sale's", "campaign_control_share": 0.2})
+    first = groups(copy_of_build)
+    assert len(first) == copy_of_build.scalar("select count(*) from customer_segments")
+    per_segment = copy_of_build.query(
+        "select segment_id, count(*), count(*) filter (where campaign_group = 'control') "
+        "from campaign_groups group by segment_id")
+    for _segment, customers, control in per_segment:
+        assert control == half_up(customers * 0.2)
+    assert copy_of_build.scalar("select any_value(campaign) from campaign_groups") == "spring sale's"
+
+    build_campaign(copy_of_build, tmp_path / "b", {"campaign_name": "spring sale's", "campaign_control_share": 0.2})
+    assert groups(copy_of_build) == first
+    build_campaign(copy_of_build, tmp_path / "c", {"campaign_name": "autumn", "campaign_control_share": 0.2})
+    other = groups(copy_of_build)
+    moved = sum(first[c] != other[c] for c in first)
+    assert moved > 0.1 * len(first), "another campaign must draw other customers"
+
+
+def test_power_follows_its_formulas(generated_build):
+    rows = generated_build.query(
+        "select customers, control_customers, treatment_customers, baseline_repeat_rate, baseline_spend_sd, "
+        "min_detectable_rate_effect, min_detectable_spend_effect, customers_needed_for_target_lift, "
+        "target_relative_lift from campaign_power")
+    assert rows
+    for n, n_c, n_t, p, sd, mde_rate, mde_spend, needed, lift in rows:
+        assert n_c == half_up(n * 0.1) and n_t == n - n_c
+        if 0 < p < 1:
+            assert mde_rate == pytest.approx(Z_SUM * math.sqrt(p * (1 - p) * (1 / n_t + 1 / n_c)))
+            assert needed == math.ceil(Z_SUM**2 * p * (1 - p) * (1 / 0.1 + 1 / 0.9) / (p * lift) ** 2)
+        else:
+            assert mde_rate is None and needed is None
+        if sd > 0:
+            assert mde_spend == pytest.approx(Z_SUM * sd * math.sqrt(1 / n_t + 1 / n_c))
