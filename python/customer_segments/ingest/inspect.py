@@ -26,6 +26,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,13 +211,13 @@ def _reader_view(con: duckdb.DuckDBPyConnection, options: InputOptions) -> tuple
     for column, count in con.execute(f"select split_part(parse_error, ' ', 1), count(*) from ({sql}) "
                                      "where parse_error is not null group by 1 order by 1", params or None).fetchall():
         rejects[f"unparseable {column}"] = count
-    first, last = con.execute(f"select min(invoiced_at), max(invoiced_at) from ({sql})", params or None).fetchone()
+    first, last = con.execute(f"select min(invoiced_at), max(invoiced_at) from ({sql})", params or None).fetchall()[0]
     return rejects, (str(first), str(last)) if first is not None else None
 
 
 def _errors_of(con: duckdb.DuckDBPyConnection, options: InputOptions) -> int:
     sql, params = transactions_sql(con, options)
-    return con.execute(f"select count(*) from ({sql}) where parse_error is not null", params or None).fetchone()[0]
+    return con.execute(f"select count(*) from ({sql}) where parse_error is not null", params or None).fetchall()[0][0]
 
 
 def read_head(path: str, head: str, suffix: str, settings: dict[str, object], report: Report) -> InputOptions:
@@ -230,7 +231,9 @@ def read_head(path: str, head: str, suffix: str, settings: dict[str, object], re
 
 
 def _read_head(path: str, head: str, suffix: str, given: dict[str, object], report: Report) -> InputOptions:
-    with duckdb.connect() as con:
+    # The reader warns of absent optional columns; the report's mapping shows them as placeholders.
+    with duckdb.connect() as con, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         if suffix == ".csv":
             report.encoding = detect_encoding(head)
             if "csv_delimiter" not in given:
@@ -249,7 +252,9 @@ def _read_head(path: str, head: str, suffix: str, given: dict[str, object], repo
         if report.problems:
             return options
         try:
-            report.dates = _date_order(con, options, suffix)
+            # Its own connection: the detection leaves a result open, on which DuckDB refuses other work.
+            with duckdb.connect() as dates_con:
+                report.dates = _date_order(dates_con, options, suffix)
         except InputError as error:
             whole = "" if report.whole_file else f" (in the first {report.head_lines:,} lines; the build reads them all)"
             report.problems.append(str(error).replace(head, path) + whole)
