@@ -19,7 +19,9 @@ it read.
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
+import io
 import json
 import os
 import shlex
@@ -84,25 +86,23 @@ def write_head(path: str, suffix: str, directory: str, max_lines: int = HEAD_LIN
     head = os.path.join(directory, "head" + suffix)
     if suffix == ".parquet":
         with duckdb.connect() as con:
-            con.execute(f"copy (select * from read_parquet($path) limit {int(max_lines) + 1}) to {sql_literal(head)} "
-                        "(format parquet)",
-                        {"path": path})
-            lines = con.execute("select count(*) from read_parquet($head)", {"head": head}).fetchone()[0]
-        return _trimmed_parquet(head, max_lines, lines)
+            # Insertion order is kept, so a limit reads the first row groups only, in file order.
+            lines = con.execute("select count(*) from (select 1 from read_parquet($path) limit $n)",
+                                {"path": path, "n": max_lines + 1}).fetchall()[0][0]
+            con.execute(f"copy (select * from read_parquet($path) limit {int(max_lines)}) to {sql_literal(head)} "
+                        "(format parquet)", {"path": path})
+        return head, min(lines, max_lines), lines <= max_lines
     if suffix == ".xlsx":
         return _workbook_head(path, head, max_lines)
     return _csv_head(path, head, max_lines)
 
 
-def _trimmed_parquet(head: str, max_lines: int, lines: int) -> tuple[str, int, bool]:
-    if lines <= max_lines:
-        return head, lines, True
-    trimmed = head.replace(".parquet", "_lines.parquet")
-    with duckdb.connect() as con:
-        con.execute(f"copy (select * from read_parquet($head) limit {int(max_lines)}) to {sql_literal(trimmed)} "
-                    "(format parquet)",
-                    {"head": head})
-    return trimmed, max_lines, False
+def _whole_lines(lines: list, max_lines: int, read_all: bool) -> tuple[list, bool]:
+    """The header and at most ``max_lines`` lines; the last line read is dropped when the read stopped
+    before the end of the file (it may be cut in the middle)."""
+    if read_all and len(lines) <= max_lines + 1:
+        return lines, True
+    return lines[: min(max_lines + 1, max(len(lines) - (0 if read_all else 1), 1))], False
 
 
 def _csv_head(path: str, head: str, max_lines: int) -> tuple[str, int, bool]:
@@ -110,22 +110,16 @@ def _csv_head(path: str, head: str, max_lines: int) -> tuple[str, int, bool]:
     a character) and written back as utf-16, so the build's encoding rules see what they would see."""
     with open(path, "rb") as handle:
         start = handle.read(2)
-    if start in (b"\xff\xfe", b"\xfe\xff"):
+    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         with open(path, encoding="utf-16", newline="") as source:
-            text = source.read(HEAD_BYTES // 2)
-            whole = not source.read(1)
-        kept = text.splitlines(keepends=True)
-        kept = kept if whole and len(kept) <= max_lines + 1 else kept[: min(max_lines + 1, max(len(kept) - 1, 1))]
+            text, read_all = source.read(HEAD_BYTES // 2), not source.read(1)
+        kept, whole = _whole_lines(io.StringIO(text, newline="").readlines(), max_lines, read_all)
         with open(head, "w", encoding="utf-16", newline="") as copy:
             copy.write("".join(kept))
-        return head, len(kept) - 1, whole and len(kept) == len(text.splitlines())
+        return head, len(kept) - 1, whole
     with open(path, "rb") as handle:
-        data = handle.read(HEAD_BYTES)
-        whole = not handle.read(1)
-    kept = data.splitlines(keepends=True)
-    if not whole or len(kept) > max_lines + 1:
-        # The last line read may be cut in the middle: keep only whole lines.
-        kept, whole = kept[: min(max_lines + 1, max(len(kept) - 1, 1))], False
+        data, read_all = handle.read(HEAD_BYTES), not handle.read(1)
+    kept, whole = _whole_lines(data.splitlines(keepends=True), max_lines, read_all)
     with open(head, "wb") as copy:
         copy.write(b"".join(kept))
     return head, len(kept) - 1, whole
@@ -299,10 +293,12 @@ def inspect_file(path: str, settings: dict[str, object] | None = None, max_lines
     or SettingsError when the file cannot be read at all."""
     settings = dict(settings or {})
     suffix = _checked_file(_options({}, path))
-    report = Report(path=path, format=suffix.lstrip("."))
+    # dbt reads transactions_path from the project root: a relative path given elsewhere is printed whole.
+    shown = path if os.path.isabs(path) or Path.cwd().resolve() == PROJECT_DIR else os.path.abspath(path)
+    report = Report(path=shown, format=suffix.lstrip("."))
     with tempfile.TemporaryDirectory(prefix="segments_inspect_") as work:
         head, report.head_lines, report.whole_file = write_head(path, suffix, work, max_lines)
-        read_head(path, head, suffix, settings, report)
+        read_head(shown, head, suffix, settings, report)
         if staging and not report.problems:
             report.outcomes = staging_outcomes(head, {**settings, **report.vars}, work)
             limit = float(settings.get("max_rejected_share", BY_NAME["max_rejected_share"].default))
