@@ -46,6 +46,8 @@ def test_a_utf16_file_is_read_in_its_encoding_and_its_head_only(tmp_path):
     path = _csv(tmp_path / "unicode.csv", rows, delimiter="\t", encoding="utf-16")
     report = inspect_file(path, max_lines=10, staging=False)
     assert (report.encoding, report.delimiter, report.head_lines, report.whole_file) == ("utf-16", "\t", 10, False)
+    # Estimated from the bytes of the head (its header is longer than a line): 50 lines, roughly.
+    assert report.file_lines.startswith("about ") and 45 <= int(report.file_lines.split()[1]) <= 55
     assert report.mapping[path]["customer_id"] == "CustomerID"
     assert report.vars == {"transactions_path": path, "csv_delimiter": "\t"}
 
@@ -74,7 +76,7 @@ def test_parquet_is_read_typed_and_only_its_head(tmp_path):
         con.register("frame", frame)
         con.execute(f"copy frame to '{path}' (format parquet)")
     report = inspect_file(path, max_lines=5, staging=False)
-    assert (report.head_lines, report.whole_file) == (5, False)
+    assert (report.head_lines, report.whole_file, report.file_lines) == (5, False, "30")
     assert report.unmapped[path] == ["channel"]
     assert report.dates.startswith("typed timestamp column 'ordered_at'")
     assert report.date_range == ("2023-01-01 00:00:00", "2023-01-05 00:00:00")

@@ -67,6 +67,8 @@ class Report:
     format: str
     head_lines: int = 0
     whole_file: bool = True
+    #: Lines of the whole file: exact for parquet (its metadata), estimated from the size for CSV.
+    file_lines: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
     header: dict[str, list[str]] = field(default_factory=dict)
@@ -143,6 +145,18 @@ def _workbook_head(path: str, head: str, max_lines: int) -> tuple[str, int, bool
     book.close()
     copy.save(head)
     return head, lines, whole
+
+
+def _file_lines(path: str, head: str, suffix: str, head_lines: int) -> str | None:
+    """How many lines the whole file holds, as the report says it."""
+    if suffix == ".parquet":
+        with duckdb.connect() as con:
+            rows = con.execute("select sum(num_rows) from parquet_file_metadata($path)", {"path": path}).fetchall()[0][0]
+        return f"{rows:,}"
+    if suffix == ".csv" and head_lines:
+        # The header and the lines read in the head's bytes, scaled to the file's, less the header.
+        return f"about {round((head_lines + 1) * os.path.getsize(path) / os.path.getsize(head)) - 1:,}"
+    return None
 
 
 def _options(settings: dict[str, object], path: str) -> InputOptions:
@@ -298,6 +312,8 @@ def inspect_file(path: str, settings: dict[str, object] | None = None, max_lines
     report = Report(path=shown, format=suffix.lstrip("."))
     with tempfile.TemporaryDirectory(prefix="segments_inspect_") as work:
         head, report.head_lines, report.whole_file = write_head(path, suffix, work, max_lines)
+        if not report.whole_file:
+            report.file_lines = _file_lines(path, head, suffix, report.head_lines)
         read_head(shown, head, suffix, settings, report)
         if staging and not report.problems:
             report.outcomes = staging_outcomes(head, {**settings, **report.vars}, work)
@@ -316,7 +332,8 @@ def build_command(dbt_vars: dict[str, object]) -> str:
 
 def format_report(report: Report) -> str:
     """The report as the command prints it."""
-    read = "the whole file" if report.whole_file else f"the first {report.head_lines:,} lines (the head)"
+    read = "the whole file" if report.whole_file else (
+        f"the first {report.head_lines:,}" + (f" of {report.file_lines}" if report.file_lines else "") + " lines (the head)")
     out = [f"{report.path}: {report.format}, read {read}"]
     if report.encoding:
         out.append(f"encoding: {report.encoding}; delimiter: {report.delimiter!r}")
