@@ -90,10 +90,13 @@ def test_an_ambiguous_column_asks_for_column_map_and_the_answer_settles_it(tmp_p
     assert main([path, "--no-staging"]) == 1
     out = capsys.readouterr().out
     assert "to decide:" in out and "could each be customer_id; say which with column_map" in out
-    assert main([path, "--no-staging", "--vars", "{column_map: {customer_id: 'Customer ID'}}"]) == 0
+    assert main([path, "--no-staging", "--vars", "{column_map: {customer_id: 'Customer ID'}, identical_lines: keep}"]) == 0
     out = capsys.readouterr().out
     assert "customer_id  <- Customer ID" in out and "not used: ['CustomerID']" in out
-    assert '"column_map": {"customer_id": "Customer ID"}' in out
+    # The vars given are printed with the guessed ones.
+    assert f'{{"transactions_path": "{path}", "column_map": {{"customer_id": "Customer ID"}}, "identical_lines": "keep"}}' in out
+    assert main([path, "--no-staging", "--vars", "{identical_lines: twice}"]) == 2
+    assert capsys.readouterr().err.strip() == "var identical_lines must be one of 'collapse', 'keep', got \"twice\""
 
 
 def test_dates_whose_order_the_head_cannot_tell_ask_for_date_formats(tmp_path):

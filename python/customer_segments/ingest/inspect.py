@@ -234,7 +234,9 @@ def read_head(path: str, head: str, suffix: str, settings: dict[str, object], re
     try:
         return _read_head(path, head, suffix, given, report)
     finally:
-        report.vars = {"transactions_path": path, **{name: value for name, value in given.items()
+        # The vars you gave and those guessed, the input vars first; a default is not repeated.
+        chosen = {**given, **{name: value for name, value in settings.items() if name not in INPUT_VARS}}
+        report.vars = {"transactions_path": path, **{name: value for name, value in chosen.items()
                                                      if name != "transactions_path" and value != BY_NAME[name].default}}
 
 
@@ -306,6 +308,7 @@ def inspect_file(path: str, settings: dict[str, object] | None = None, max_lines
     """Inspect the head of ``path`` with the input vars ``settings`` (as for dbt's --vars); InputError
     or SettingsError when the file cannot be read at all."""
     settings = dict(settings or {})
+    parse_settings(settings)  # every var you gave checked first, with the build's one-line message
     suffix = _checked_file(_options({}, path))
     # dbt reads transactions_path from the project root: a relative path given elsewhere is printed whole.
     shown = path if os.path.isabs(path) or Path.cwd().resolve() == PROJECT_DIR else os.path.abspath(path)
