@@ -34,3 +34,15 @@
     {%- endif -%}
     {{ (text | int) if whole else (text | float) }}
 {%- endmacro %}
+
+{#- Whether identical input lines are each a line of their own (var identical_lines: 'keep', for exports
+    in which they are real repeat orders) rather than one line counted in source_line_count ('collapse',
+    the default: export artefacts), as a SQL boolean. The var is compared in SQL as a quoted literal;
+    any other value fails the query naming the var (build_settings refuses it first in a whole build). -#}
+{% macro keep_identical_lines() -%}
+    case lower(trim({{ sql_string(var('identical_lines', 'collapse')) }}))
+        when 'keep' then true
+        when 'collapse' then false
+        else error('var identical_lines must be one of ''collapse'', ''keep''')
+    end
+{%- endmacro %}

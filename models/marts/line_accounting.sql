@@ -26,7 +26,7 @@ outcomes as (
     select * from (values
         ('purchase', true, 'Purchase line used for spend and frequency'),
         ('cancellation', true, 'Cancellation line netted against the customer''s earlier purchases'),
-        ('duplicate_copy', false, 'Extra copy of a line that is the same once staging normalises it (trim, case, number format); one copy is kept'),
+        ('duplicate_copy', false, 'Extra copy of a line that is the same once staging normalises it (trim, case, number format); one copy is kept (var identical_lines: collapse)'),
         ('rejected', false, 'Not valid CSV (fields missing or extra, unterminated quote, bad bytes): not loaded, see base_retail__rejected_lines'),
         ('unparseable', false, 'A required value is missing or cannot be parsed (see parse_error)'),
         ('implausible_date', false, 'Dated before var min_invoice_date, after var max_invoice_date, or not before var as_of_date when set (see status_reason)'),

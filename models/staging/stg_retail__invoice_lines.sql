@@ -1,7 +1,8 @@
 -- One row per distinct input line (copies that differ only in whitespace, case or number format are one
--- line, kept once and counted), normalised, flagged, and with what becomes of it and why.
+-- line, kept once and counted; with var identical_lines 'keep' every copy is a line of its own),
+-- normalised, flagged, and with what becomes of it and why.
 
-{%- set line_key = 'invoice_no, stock_code, description_key, country, quantity, invoiced_at, unit_price, customer_id, parse_error' %}
+{%- set line_key = 'invoice_no, stock_code, description_key, country, quantity, invoiced_at, unit_price, customer_id, parse_error, line_copy' %}
 {%- set marker = cancellation_marker() %}
 {%- set min_invoice_date = date_var('min_invoice_date') %}
 {%- set max_invoice_date = max_invoice_date() %}
@@ -149,6 +150,10 @@ normalised as not materialized (
         source.unit_price,
         source.customer_id,
         source.parse_error,
+        -- Part of the line key: NULL when identical lines are one line (var identical_lines 'collapse', the
+        -- default: the copies of an export are artefacts), the line's own id when each is a real repeat
+        -- order ('keep'), so that no two lines are the same.
+        case when {{ keep_identical_lines() }} then source.source_row_id end as line_copy,
         line_attributes.description,
         line_attributes.usual_description,
         line_attributes.is_non_merchandise
@@ -159,8 +164,8 @@ normalised as not materialized (
 
 ),
 
--- Two lines are the same when every one of these is: the one place that decides it. Keep the first,
--- count the copies. Nearly every line is unique, so only lines sharing a 64-bit hash of the key are
+-- Two lines are the same when every one of these (line_copy included) is: the one place that decides
+-- it. Keep the first, count the copies. Nearly every line is unique, so only lines sharing a 64-bit hash of the key are
 -- grouped column by column (a hash collision merely sends two different lines to that exact
 -- comparison). Grouping all 54 M lines by every column at 100x the real data spilled to disk and took
 -- twice as long.

@@ -85,6 +85,9 @@ VARS: tuple[Var, ...] = (
     Var("decimal_separator", "choice", ".", "decimal mark of text prices and amounts", choices=(".", ",")),
     Var("cancellation_marker", "text", "C", "an invoice number starting with this text (any case) is a cancellation",
         low=1, high=10),
+    Var("identical_lines", "choice", "collapse",
+        "lines identical once normalised: 'collapse' (export artefacts: one line kept, the copies counted as "
+        "duplicate_copy) or 'keep' (real repeat orders: every copy is a line of its own)", choices=("collapse", "keep")),
     # plausibility limits and accounting
     Var("min_invoice_date", "date", "1990-01-01", "lines dated before it are rejected as implausible"),
     Var("max_invoice_date", "date", "", "lines dated after it are rejected as implausible; empty: the day the build runs",

@@ -1,0 +1,116 @@
+"""The inspector on small files: what it reads, the vars it would print, and its exit codes.
+
+These run the readers only (``staging=False``); test_inspect_build.py runs the staging models through
+dbt and builds with the vars printed.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import duckdb
+import pandas as pd
+import pytest
+
+from customer_segments.ingest.inspect import inspect_file, main
+
+HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+LINES = [
+    ["536365", "85123A", "WHITE HANGING HEART", "6", "13/01/2011 08:26", "2,55", "17850", "Germany"],
+    ["536366", "71053", "WHITE METAL LANTERN", "6", "02/02/2011 09:00", "1.234,50", "17850", "Germany"],
+    ["536367", "22633", "HAND WARMER", "six", "03/02/2011 09:00", "1,85", "13047", "Germany"],
+]
+
+
+def _csv(path, rows, delimiter=",", encoding="utf-8"):
+    path.write_text("\n".join(delimiter.join(row) for row in rows) + "\n", encoding=encoding)
+    return str(path)
+
+
+def test_semicolons_decimal_commas_and_day_first_dates(tmp_path):
+    path = _csv(tmp_path / "orders.csv", [HEADER, *LINES], delimiter=";")
+    report = inspect_file(path, staging=False)
+    assert (report.format, report.encoding, report.delimiter, report.whole_file) == ("csv", "utf-8", ";", True)
+    assert report.mapping[path]["unit_price"] == "UnitPrice" and report.unmapped[path] == []
+    assert "day first" in report.dates
+    assert report.date_range == ("2011-01-13 08:26:00", "2011-02-03 09:00:00")
+    # The reader's own parse errors: 'six' is not a quantity; the prices read with the comma.
+    assert report.reader_rejects == {"unparseable Quantity": 1}
+    assert report.vars == {"transactions_path": path, "csv_delimiter": ";", "decimal_separator": ","}
+    assert not report.problems
+
+
+def test_a_utf16_file_is_read_in_its_encoding_and_its_head_only(tmp_path):
+    rows = [HEADER] + [[f"5{i:04d}", "85123A", "HEART", "1", "2011-01-05 10:00", "2.55", "17850", "France"]
+                       for i in range(50)]
+    path = _csv(tmp_path / "unicode.csv", rows, delimiter="\t", encoding="utf-16")
+    report = inspect_file(path, max_lines=10, staging=False)
+    assert (report.encoding, report.delimiter, report.head_lines, report.whole_file) == ("utf-16", "\t", 10, False)
+    # Estimated from the bytes of the head (its header is longer than a line): 50 lines, roughly.
+    assert report.file_lines.startswith("about ") and 45 <= int(report.file_lines.split()[1]) <= 55
+    assert report.mapping[path]["customer_id"] == "CustomerID"
+    assert report.vars == {"transactions_path": path, "csv_delimiter": "\t"}
+
+
+def test_a_workbook_maps_each_sheet(tmp_path):
+    path = str(tmp_path / "book.xlsx")
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame([LINES[0]], columns=HEADER).to_excel(writer, sheet_name="2010", index=False)
+        pd.DataFrame([["536370", "22728", 24, "2011-02-05 08:45", 3.75, 12583]],
+                     columns=["Invoice", "StockCode", "Quantity", "InvoiceDate", "Price", "Customer ID"]).to_excel(
+            writer, sheet_name="2011", index=False)
+    report = inspect_file(path, staging=False)
+    assert report.format == "xlsx"
+    assert report.mapping[f"{path} [2011]"]["unit_price"] == "Price"
+    assert report.mapping[f"{path} [2011]"]["country"] is None
+    assert report.mapping[f"{path} [2010]"]["customer_id"] == "CustomerID"
+    assert not report.problems
+
+
+def test_parquet_is_read_typed_and_only_its_head(tmp_path):
+    path = str(tmp_path / "lines.parquet")
+    frame = pd.DataFrame({"order_id": [str(i) for i in range(30)], "sku": "A1", "qty": 2,
+                          "ordered_at": [datetime.datetime(2023, 1, 1 + i) for i in range(30)],
+                          "price": 1.5, "customer": 7, "channel": "web"})
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        con.execute(f"copy frame to '{path}' (format parquet)")
+    report = inspect_file(path, max_lines=5, staging=False)
+    assert (report.head_lines, report.whole_file, report.file_lines) == (5, False, "30")
+    assert report.unmapped[path] == ["channel"]
+    assert report.dates.startswith("typed timestamp column 'ordered_at'")
+    assert report.date_range == ("2023-01-01 00:00:00", "2023-01-05 00:00:00")
+    assert report.vars == {"transactions_path": path}
+
+
+def test_an_ambiguous_column_asks_for_column_map_and_the_answer_settles_it(tmp_path, capsys):
+    header = [*HEADER[:6], "CustomerID", "Customer ID", "Country"]
+    row = ["536365", "85123A", "HEART", "6", "2011-01-05 10:00", "2.55", "17850", "17850", "France"]
+    path = _csv(tmp_path / "two_ids.csv", [header, row])
+    assert main([path, "--no-staging"]) == 1
+    out = capsys.readouterr().out
+    assert "to decide:" in out and "could each be customer_id; say which with column_map" in out
+    assert main([path, "--no-staging", "--vars", "{column_map: {customer_id: 'Customer ID'}, identical_lines: keep}"]) == 0
+    out = capsys.readouterr().out
+    assert "customer_id  <- Customer ID" in out and "not used: ['CustomerID']" in out
+    # The vars given are printed with the guessed ones.
+    assert f'{{"transactions_path": "{path}", "column_map": {{"customer_id": "Customer ID"}}, "identical_lines": "keep"}}' in out
+    assert main([path, "--no-staging", "--vars", "{identical_lines: twice}"]) == 2
+    assert capsys.readouterr().err.strip() == "var identical_lines must be one of 'collapse', 'keep', got \"twice\""
+
+
+def test_dates_whose_order_the_head_cannot_tell_ask_for_date_formats(tmp_path):
+    rows = [HEADER, ["536365", "85123A", "HEART", "6", "03/04/2011 10:00", "2.55", "17850", "France"]]
+    report = inspect_file(_csv(tmp_path / "ambiguous.csv", rows), staging=False)
+    assert len(report.problems) == 1 and "set date_formats: ['%d/%m/%Y %H:%M'] (day first)" in report.problems[0]
+
+
+@pytest.mark.parametrize("content, message", [(None, "transactions file not found"), (b"", "transactions file is empty"),
+                                              (b"not a workbook", "cannot be read as xlsx")])
+def test_a_file_that_cannot_be_read_exits_2_with_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "export.xlsx"
+    if content is not None:
+        path.write_bytes(content)
+    assert main([str(path), "--no-staging"]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and len(captured.err.strip().splitlines()) == 1 and not captured.out
