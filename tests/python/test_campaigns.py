@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from conftest import Build, run_dbt
@@ -71,3 +72,28 @@ def test_power_follows_its_formulas(generated_build):
             assert mde_rate is None and needed is None
         if sd > 0:
             assert mde_spend == pytest.approx(Z_SUM * sd * math.sqrt(1 / n_t + 1 / n_c))
+
+
+def test_exports_never_send_to_the_control_group(copy_of_build, tmp_path):
+    from customer_segments.delivery.exports import CONTROL_STEM, write_exports
+
+    build_campaign(copy_of_build, tmp_path / "build", {"campaign_name": "winback"})
+    out = tmp_path / "exports"
+    write_exports(copy_of_build.db_path, out, key=None)
+    control = set(copy_of_build.query("select customer_id from campaign_groups where campaign_group = 'control'"))
+    control_ids = {c for (c,) in control}
+    sent = pd.concat([pd.read_parquet(path) for path in out.glob("segment_*.parquet")])
+    held = pd.read_parquet(out / f"{CONTROL_STEM}.parquet")
+    assert control_ids and set(held["customer_id_raw"]) == control_ids
+    assert not control_ids & set(sent["customer_id_raw"])
+    assert set(sent["campaign_group"]) == {"treatment"} and set(sent["campaign"]) == {"winback"}
+    assert len(sent) + len(held) == copy_of_build.scalar("select count(*) from customer_segments")
+
+
+def test_exports_without_a_campaign_have_no_campaign_columns(generated_build, tmp_path):
+    from customer_segments.delivery.exports import CONTROL_STEM, write_exports
+
+    write_exports(generated_build.db_path, tmp_path, key=None)
+    sent = pd.concat([pd.read_parquet(path) for path in tmp_path.glob("segment_*.parquet")])
+    assert "campaign_group" not in sent.columns and not (tmp_path / f"{CONTROL_STEM}.csv").exists()
+    assert len(sent) == generated_build.scalar("select count(*) from customer_segments")

@@ -12,6 +12,10 @@ hold. Two safety rules:
   target/ or dbt's logs, and it is never printed. Without a key the id column is called
   ``customer_id_raw`` and every file says plainly that ids are raw.
 
+When a campaign is set (var campaign_name, table campaign_groups), every row carries its campaign
+group, the segment files hold the treatment group only, and the control group goes to one file of its
+own, so a control customer is never in a send list.
+
 Usage::
 
     SEGMENTS_EXPORT_HMAC_KEY=... python -m customer_segments.delivery.exports [--db customer_segments.duckdb] [--out exports]
@@ -56,12 +60,18 @@ EXPORT_SQL = """
         customer_rfm.recency_days,
         customer_rfm.frequency as orders,
         customer_rfm.monetary as net_spend,
-        customer_rfm.avg_order_value
+        customer_rfm.avg_order_value,
+        campaign_groups.campaign,
+        campaign_groups.campaign_group
     from customer_segments
     inner join customer_rfm
         on customer_segments.customer_id = customer_rfm.customer_id
+    left join campaign_groups
+        on customer_segments.customer_id = campaign_groups.customer_id
     order by customer_segments.segment_id, customer_rfm.monetary desc, customer_segments.customer_id
 """
+#: The campaign's control group: held out of every send list, kept in one file to measure the campaign by.
+CONTROL_STEM = "campaign_control_group"
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,12 +124,22 @@ def write_exports(db_path: Path, out_dir: Path, key: bytes | None) -> list[Path]
         customers = con.execute(EXPORT_SQL).df()
     rows, statement = prepare(customers, key)
     rows.insert(1, "id_kind", "hmac-sha256 pseudonym" if key else "raw customer number")
+    campaign = rows["campaign"].dropna().iloc[0] if rows["campaign"].notna().any() else None
+    if campaign is None:
+        rows = rows.drop(columns=["campaign", "campaign_group"])
+    held_out = rows["campaign_group"].eq("control") if campaign is not None else pd.Series(False, index=rows.index)
+    control, send = rows[held_out], rows[~held_out]
     out_dir.mkdir(parents=True, exist_ok=True)
-    # Files of segments that no longer exist must not linger next to the new ones.
-    for old in out_dir.glob("segment_*.*"):
+    # Files of segments that no longer exist, or of an earlier campaign, must not linger next to the new ones.
+    for old in [*out_dir.glob("segment_*.*"), *out_dir.glob(f"{CONTROL_STEM}.*")]:
         old.unlink()
     written, manifest = [], []
-    for (segment_id, segment_name), segment in rows.groupby(["segment_id", "segment_name"], sort=True):
+    if campaign is not None:
+        control = control.reset_index(drop=True)
+        control.to_parquet(out_dir / f"{CONTROL_STEM}.parquet", index=False)
+        neutralise_formulas(control).to_csv(out_dir / f"{CONTROL_STEM}.csv", index=False, lineterminator="\r\n")
+        written += [out_dir / f"{CONTROL_STEM}.csv", out_dir / f"{CONTROL_STEM}.parquet"]
+    for (segment_id, segment_name), segment in send.groupby(["segment_id", "segment_name"], sort=True):
         stem = file_stem(int(segment_id), str(segment_name))
         segment = segment.reset_index(drop=True)
         segment.to_parquet(out_dir / f"{stem}.parquet", index=False)
@@ -130,11 +150,16 @@ def write_exports(db_path: Path, out_dir: Path, key: bytes | None) -> list[Path]
                          "customers": len(segment), "files": [f"{stem}.csv", f"{stem}.parquet"]})
     (out_dir / "manifest.json").write_text(json.dumps(
         {"source": db_path.name, "ids": statement, "id_kind": rows.id_kind.iloc[0] if len(rows) else None,
+         "campaign": campaign, "control_customers": len(control) if campaign is not None else None,
          "segments": manifest}, indent=2) + "\n", encoding="utf-8")
+    held_out = ("" if campaign is None else
+                f" Campaign {campaign!r}: the segment files are its send lists (treatment group only); its control "
+                f"group ({len(control)} customers, held out to measure the campaign) is in {CONTROL_STEM}.csv and "
+                "must not be contacted.")
     (out_dir / "README.txt").write_text(
-        f"{statement}\n\nOne CSV and one parquet file per segment, from {db_path.name}. CSV text cells starting "
-        "with = + - @ tab or carriage return carry a leading apostrophe so that spreadsheets do not run them as "
-        "formulas.\n", encoding="utf-8")
+        f"{statement}\n\nOne CSV and one parquet file per segment, from {db_path.name}.{held_out} CSV text cells "
+        "starting with = + - @ tab or carriage return carry a leading apostrophe so that spreadsheets do not run "
+        "them as formulas.\n", encoding="utf-8")
     return [*written, out_dir / "manifest.json", out_dir / "README.txt"]
 
 
