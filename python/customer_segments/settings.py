@@ -137,6 +137,8 @@ VARS: tuple[Var, ...] = (
     _whole("campaign_window_days", 90, 1, 36_500, "campaign_power: days before the as-of date the baseline is measured on"),
     Var("campaign_target_lift", "number", 0.10, "campaign_power: the relative lift in the repeat-purchase rate "
         "the customers needed are sized for", low=0, high=10, low_open=True),
+    Var("campaign_start_date", "date", "", "the campaign's first day: campaign_evaluation measures purchases from it "
+        "to the as-of date; empty: no evaluation", optional=True),
 )
 
 #: Env vars read by profiles.yml and the Python entry points (SEGMENTS_DATA and SEGMENTS_AS_OF_DATE are

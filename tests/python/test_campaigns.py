@@ -13,7 +13,8 @@ from conftest import Build, run_dbt
 
 pytestmark = pytest.mark.dbt
 
-CAMPAIGN_MODELS = ["campaign_groups", "campaign_power", "campaign_groups_control_share_per_segment"]
+CAMPAIGN_MODELS = ["campaign_groups", "campaign_power", "campaign_groups_control_share_per_segment",
+                   "campaign_outcomes", "campaign_evaluation"]
 Z_SUM = 1.959964 + 0.841621
 
 
@@ -33,6 +34,7 @@ def groups(build: Build) -> dict[int, str]:
 
 
 def test_no_campaign_named_means_no_groups_but_a_power_table(generated_build):
+    assert generated_build.scalar("select count(*) from campaign_evaluation") == 0
     assert generated_build.scalar("select count(*) from campaign_groups") == 0
     assert generated_build.scalar("select count(*) from campaign_power") == generated_build.scalar(
         "select count(*) from segment_profiles")
@@ -74,10 +76,10 @@ def test_power_follows_its_formulas(generated_build):
             assert mde_spend == pytest.approx(Z_SUM * sd * math.sqrt(1 / n_t + 1 / n_c))
 
 
-def test_exports_never_send_to_the_control_group(copy_of_build, tmp_path):
+def test_a_campaign_is_sent_to_treatment_only_and_evaluated_from_its_start(copy_of_build, tmp_path):
     from customer_segments.delivery.exports import CONTROL_STEM, write_exports
 
-    build_campaign(copy_of_build, tmp_path / "build", {"campaign_name": "winback"})
+    build_campaign(copy_of_build, tmp_path / "build", {"campaign_name": "winback", "campaign_start_date": "2011-10-01"})
     out = tmp_path / "exports"
     write_exports(copy_of_build.db_path, out, key=None)
     control = set(copy_of_build.query("select customer_id from campaign_groups where campaign_group = 'control'"))
@@ -88,6 +90,22 @@ def test_exports_never_send_to_the_control_group(copy_of_build, tmp_path):
     assert not control_ids & set(sent["customer_id_raw"])
     assert set(sent["campaign_group"]) == {"treatment"} and set(sent["campaign"]) == {"winback"}
     assert len(sent) + len(held) == copy_of_build.scalar("select count(*) from customer_segments")
+
+    # Outcomes are the invoices from the start day to the as-of date; the evaluation is their comparison.
+    bought = copy_of_build.scalar(
+        "select count(distinct customer_invoices.customer_id) from int_customer_invoices as customer_invoices "
+        "inner join campaign_groups using (customer_id) "
+        "where invoice_type = 'purchase' and invoiced_at >= date '2011-10-01'")
+    assert bought == copy_of_build.scalar("select count(*) filter (where purchased) from campaign_outcomes") > 0
+    rate = dict(copy_of_build.query(
+        "select campaign_group, avg(purchased::int) from campaign_outcomes group by all"))
+    overall = copy_of_build.query(
+        "select treatment_mean, control_mean, lift, ci_low, ci_high, p_value from campaign_evaluation "
+        "where scope = 'all' and outcome = 'repeat_purchase_rate'")[0]
+    assert overall[:3] == pytest.approx((rate["treatment"], rate["control"], rate["treatment"] - rate["control"]))
+    assert overall[3] < overall[2] < overall[4] and 0 <= overall[5] <= 1
+    segments = copy_of_build.scalar("select count(*) from segment_profiles")
+    assert copy_of_build.scalar("select count(*) from campaign_evaluation") == 2 * (segments + 1)
 
 
 def test_exports_without_a_campaign_have_no_campaign_columns(generated_build, tmp_path):

@@ -1,0 +1,1 @@
+"""Campaigns measured: treatment against control per segment, with confidence intervals and p-values."""
