@@ -16,7 +16,9 @@ from customer_segments.settings import sql_identifier, sql_literal
 
 #: ISO 8601 timestamps without a zone, tried in order for text dates (zoned ones: ZONED_ISO_PATTERN).
 ISO_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
-                    "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f")
+                    "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f",
+                    # ISO 8601's basic form, as the classic CDNOW data writes its dates (19970101).
+                    "%Y%m%d")
 #: Slash dates, month first (the UCI original's `12/1/2010 8:26`) or day first. By default the reader
 #: picks one of the two for the whole column from the data (see :func:`day_month_order`).
 MONTH_FIRST_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
