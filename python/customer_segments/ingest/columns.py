@@ -34,7 +34,7 @@ COLUMN_ALIASES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("description", "productname", "product", "lineitemname", "itemname", "productdescription"),
     ),
     "quantity": (
-        ("quantity", "qty", "lineitemquantity", "itemquantity", "quantityordered", "qtyordered"),
+        ("quantity", "qty", "lineitemquantity", "itemquantity", "quantityordered", "qtyordered", "itemssold"),
     ),
     "invoiced_at": (
         ("invoicedate", "invoicedat", "orderdate", "orderedat", "date", "createdat", "purchasedate",
@@ -50,7 +50,7 @@ COLUMN_ALIASES: dict[str, tuple[tuple[str, ...], ...]] = {
         # tax: postage is not merchandise here either (seed non_merchandise_codes).
         ("subtotal", "ordersubtotal", "ordersubtotalamount"),
         ("total", "amount", "totalprice", "ordertotal", "ordertotalamount", "grandtotal", "grandtotalpurchased",
-         "sales", "revenue"),
+         "sales", "netsales", "revenue"),
     ),
     "customer_id": (
         ("customerid", "customer", "customerno", "customernumber", "userid", "clientid"),

@@ -92,9 +92,9 @@ def _csv_reader(options: InputOptions, dialect: CsvDialect, rejects: str | None)
     return reader, params
 
 
-def csv_rejects(con: duckdb.DuckDBPyConnection, options: InputOptions, dialect: CsvDialect) -> duckdb.DuckDBPyRelation:
-    """One row per line of the CSV file that is not valid CSV: file_path, source_name (the same path),
-    line_number (1 = header), raw_text, reject_type and reason."""
+def csv_rejects(con: duckdb.DuckDBPyConnection, options: InputOptions, dialect: CsvDialect) -> tuple[str, dict]:
+    """A query (and its parameters) with one row per line of the CSV file that is not valid CSV:
+    file_path, source_name (the same path), line_number (1 = header), raw_text, reject_type and reason."""
     # A name of our own making, unique per call: concurrent models never share a rejects table.
     rejects = f"_segments_rejects_{uuid.uuid4().hex}"
     reader, params = _csv_reader(options, dialect, rejects)
@@ -105,8 +105,7 @@ def csv_rejects(con: duckdb.DuckDBPyConnection, options: InputOptions, dialect: 
     except duckdb.Error as exc:
         raise InputError(f"{options.path}: cannot be read as csv: {exc}") from None
     # The path given, not the one read (a utf-16 file is read from a utf-8 copy).
-    return con.sql(
-        f"""
+    query = f"""
         select
             $path as file_path,
             $path as source_name,
@@ -116,9 +115,8 @@ def csv_rejects(con: duckdb.DuckDBPyConnection, options: InputOptions, dialect: 
             string_agg(distinct errors.error_message, '; ' order by errors.error_message) as reason
         from {rejects} as errors
         group by errors.line
-        """,
-        params={"path": options.path},
-    )
+        """
+    return query, {"path": options.path}
 
 
 def csv_source(
@@ -132,7 +130,8 @@ def csv_source(
     path = options.path
     dialect = csv_dialect(options)
     if rejected_numbers is None:
-        rejected_numbers = [int(r[0]) for r in csv_rejects(con, options, dialect).select("line_number").fetchall()]
+        query, query_params = csv_rejects(con, options, dialect)
+        rejected_numbers = [int(r[0]) for r in con.execute(f"select line_number from ({query})", query_params).fetchall()]
     reader, params = _csv_reader(options, dialect, None)
     params = {**params, "path": path}
     # Rows come in file order (insertion order is preserved). The k-th good row sits on line

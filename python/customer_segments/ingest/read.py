@@ -17,7 +17,6 @@ sheet), ``source_line_number`` (its line within that file or sheet, the header b
 
 from __future__ import annotations
 
-import functools
 import glob
 import os
 import re
@@ -243,9 +242,13 @@ def rejected_transactions(con: duckdb.DuckDBPyConnection, settings: Settings) ->
             "cast(null as bigint) as line_number, cast(null as varchar) as raw_text, "
             "cast(null as varchar) as reject_type, cast(null as varchar) as reason where false"
         )
-    rejects = [csv_rejects(con, file_options, csv_dialect(file_options))
-               for file_options in (replace(options, path=file) for file in files)]
-    return functools.reduce(lambda all_rejects, more: all_rejects.union(more), rejects)
+    queries, params = [], {}
+    for index, file_options in enumerate(replace(options, path=file) for file in files):
+        query, query_params = _with_suffixed_parameters(*csv_rejects(con, file_options, csv_dialect(file_options)),
+                                                        f"_{index}")
+        queries.append(f"({query})")
+        params.update(query_params)
+    return con.sql(" union all ".join(queries), params=params)
 
 
 def without_traceback(function, *args, **kwargs):
