@@ -1,8 +1,8 @@
 """Order-level and shop-platform exports inside real `dbt build` runs, with no var but transactions_path.
 
 Four small builds, each selecting only the models its case needs (the lines, the netting, the
-accounting and RFM): a CDNOW-like order file (customer, date, quantity, amount) and a Shopify-like
-line export build; a folder of three
+accounting and RFM; the segments too for CDNOW): a CDNOW-like order file (customer, date, quantity,
+amount) and a Shopify-like line export build; a folder of three
 monthly CSVs (one gzipped, one holding a row that is not valid CSV) gives the same lines, invoices and
 customers as the one file they concatenate to, and accounts for each file's lines on its own.
 """
@@ -24,6 +24,10 @@ pytestmark = pytest.mark.dbt
 CUSTOMERS = 60
 #: What these cases change: the line tables, the netting, the accounting and RFM.
 LINES_AND_RFM = ["--select", "+customer_rfm", "+line_accounting", "--indirect-selection", "cautious"]
+#: And the segments: K-means with k chosen by its rule (the product models are another matter).
+#: (The model customer_segments by its path: its bare name is also the project's, which selects everything.)
+SEGMENTS = [*LINES_AND_RFM[:3], "segment_k_selection", "path:models/marts/customer_segments.py", "segment_playbook",
+            "segment_name_overrides", *LINES_AND_RFM[3:]]
 UCI_HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
 
 
@@ -105,7 +109,7 @@ def builds(tmp_path_factory) -> dict[str, Build]:
     concatenated.write_text(csv_text(UCI_HEADER, months["2011-01"]) + february.split("\n", 1)[1]
                             + csv_text(UCI_HEADER, months["2011-03"]).split("\n", 1)[1])
     return {
-        "cdnow": build(work / "cdnow", cdnow, LINES_AND_RFM),
+        "cdnow": build(work / "cdnow", cdnow, SEGMENTS),
         "shopify": build(work / "shopify", shopify, LINES_AND_RFM),
         "folder": build(work / "folder", folder, LINES_AND_RFM),
         "concatenated": build(work / "concatenated", concatenated, LINES_AND_RFM),
@@ -118,6 +122,8 @@ def test_cdnow_order_file_builds_and_net_revenue_is_the_sum_of_its_amounts(build
     amounts = [Decimal(row["amount"]) for row in csv.DictReader(cdnow.data_path.open())]
     assert cdnow.scalar("select sum(monetary) from customer_rfm") == sum(amounts)
     assert cdnow.scalar("select count(*) from customer_rfm") == CUSTOMERS
+    assert cdnow.scalar("select count(*) from customer_segments") == CUSTOMERS
+    assert cdnow.scalar("select count(distinct segment_id) from customer_segments") >= 2
     # One invoice per customer and day: frequency is the customer's number of order dates.
     orders = {}
     for row in csv.DictReader(cdnow.data_path.open()):
