@@ -22,7 +22,8 @@ from customer_segments.ingest.read import load_transactions, rejected_transactio
 from input_settings import input_settings
 
 #: Order exports lack stock codes, descriptions or countries: the loader's warning is expected here.
-pytestmark = pytest.mark.filterwarnings("ignore:.*optional columns.*absent")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*optional columns.*absent"),
+              pytest.mark.filterwarnings("ignore:.*columns derived")]
 UCI_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 
 
@@ -125,7 +126,10 @@ def test_one_invoice_per_customer_and_timestamp_and_a_negative_quantity_is_a_ref
 
 def test_without_quantities_each_line_is_one_order_and_a_negative_total_a_refund(tmp_path):
     path = write(tmp_path / "orders.csv", "customer,order date,total\n5,2024-03-01,19.99\n5,2024-03-09,-19.99\n")
-    lines = read(path)
+    with pytest.warns(UserWarning, match="columns derived: invoice_no: one invoice per customer and timestamp; "
+                                         "quantity: 1 per line .one order each.; unit_price: line_total / quantity "
+                                         "from 'total'"):
+        lines = read(path)
     assert lines["quantity"].tolist() == [1, -1]
     assert [float(v) for v in lines["unit_price"]] == [19.99, 19.99]
     assert lines["invoice_no"].tolist() == ["5 2024-03-01 00:00:00", "C5 2024-03-09 00:00:00"]

@@ -183,6 +183,12 @@ def transactions_sql(
     if absent:
         warnings.warn(f"{path}: optional columns {absent} absent; read as {[ABSENT_PLACEHOLDERS[c] for c in absent]}",
                       stacklevel=3)
+    derived = {"invoice_no": "one invoice per customer and timestamp", "quantity": "1 per line (one order each)",
+               "unit_price": f"line_total / quantity from {resolved['line_total']!r}"}
+    said = [f"{canonical}: {how}" for canonical, how in derived.items() if resolved[canonical] is None]
+    if said:
+        # Derived values change what is counted: the build output says so, as docs/input_contract.md does.
+        warnings.warn(f"{path}: columns derived: {'; '.join(said)}", stacklevel=3)
     date_column = resolved["invoiced_at"]
     date_formats = options.date_formats or default_date_formats(con, source, params, date_column, types[date_column], path)
     selects, errors = [], []
