@@ -25,7 +25,7 @@ COLUMN_ALIASES: dict[str, tuple[tuple[str, ...], ...]] = {
     "invoice_no": (
         ("invoiceno", "invoice", "invoicenumber", "invoiceid"),
         ("ordernumber", "orderno", "orderid", "order", "incrementid"),
-        ("name",),  # Shopify names an order `#1001` in its `Name` column
+        ("name",),  # Shopify names an order `#1001` in its `Name` column (see ALIAS_CONTEXT)
     ),
     "stock_code": (
         ("stockcode", "sku", "productcode", "productid", "lineitemsku", "itemsku", "variantsku"),
@@ -62,6 +62,9 @@ COLUMN_ALIASES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("shippingcountry", "countryshipping", "shippingcountrycode", "countrycodeshipping"),
     ),
 }
+#: Aliases that count only beside a column whose normalised name starts with the given text: Shopify's
+#: `Name` is its order number beside its `Lineitem ...` columns; in another file a name is a person's.
+ALIAS_CONTEXT = {"name": "lineitem"}
 #: Columns a file must have. The invoice number is derived when absent (customer and timestamp), the
 #: quantity is 1 when absent (one order per line), and either price column will do (REQUIRED_ONE_OF).
 REQUIRED_COLUMNS = ("invoiced_at", "customer_id")
@@ -84,6 +87,12 @@ READER_PREFIX = "__segments_"
 def normalised_name(name: str) -> str:
     """A column name as the aliases are written: lower-case letters and digits only."""
     return re.sub(r"[\W_]", "", name).lower()
+
+
+def _in_context(alias: str, present: list[str]) -> bool:
+    """Whether ``alias`` counts in a file of these columns (ALIAS_CONTEXT)."""
+    context = ALIAS_CONTEXT.get(alias)
+    return context is None or any(normalised_name(c).startswith(context) for c in present)
 
 
 def is_email_column(source: str | None) -> bool:
@@ -126,7 +135,7 @@ def resolve_columns(
         resolved[canonical] = None
         for tier, aliases in enumerate(tiers):
             names = (normalised_name(canonical), *aliases) if tier == 0 else aliases
-            candidates = [c for c in present if normalised_name(c) in names]
+            candidates = [c for c in present if normalised_name(c) in names and _in_context(normalised_name(c), present)]
             if len(candidates) > 1:
                 # Two columns that could each hold it (`CustomerID` and `Customer ID`, `Price` and `UnitPrice`):
                 # taking either would be a guess.
