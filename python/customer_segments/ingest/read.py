@@ -68,7 +68,8 @@ def _checked_file(path: str) -> str:
 def input_files(options: InputOptions) -> tuple[list[str], str]:
     """The files transactions_path names, in name order, and their one kind.
 
-    A file; a folder (every file in it that is not hidden; monthly exports); or a glob pattern
+    A file; a folder (every file in it that is not hidden, not those of its sub-folders; monthly
+    exports); or a glob pattern
     (`exports/2024-*.csv.gz`). Every file named is read: one of a type not read, or of another kind
     than the first, stops the build naming it rather than leave its lines out of the accounting.
     """
@@ -85,7 +86,7 @@ def input_files(options: InputOptions) -> tuple[list[str], str]:
     else:
         files = [path]
     kinds = {file: _checked_file(file) for file in files}
-    if len(files) > 1 and len(set(kinds.values())) > 1 or "xlsx" in kinds.values() and len(files) > 1:
+    if len(files) > 1 and (len(set(kinds.values())) > 1 or "xlsx" in kinds.values()):
         raise InputError(f"{path}: files of different types cannot be read as one input ({kinds}); "
                          "a folder or pattern may hold parquet files or csv/tsv files, and a workbook is read alone")
     return files, kinds[files[0]]
