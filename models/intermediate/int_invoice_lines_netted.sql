@@ -44,7 +44,8 @@ purchase_lines as (
 
         ---------- money (exact decimals)
         unit_price,
-        cast(quantity * unit_price as decimal(18, 3)) as gross_value,
+        -- The staged line value: quantity x unit price, or the file's line total when the price was derived from it.
+        cast(line_value as decimal(18, 3)) as gross_value,
         0::decimal(18, 3) as cancelled_value,
         0::decimal(18, 3) as unmatched_value
 

@@ -50,7 +50,7 @@ sources as (
         min(source_row_id) as first_row_id,
         max(source_row_id) as last_row_id,
         count(*) as input_lines,
-        sum(quantity * unit_price) as line_value
+        sum(coalesce(line_total, quantity * unit_price)) as line_value
 
     from input_lines
     group by source_name

@@ -2,7 +2,7 @@
 -- line, kept once and counted; with var identical_lines 'keep' every copy is a line of its own),
 -- normalised, flagged, and with what becomes of it and why.
 
-{%- set line_key = 'invoice_no, stock_code, description_key, country, quantity, invoiced_at, unit_price, customer_id, parse_error, line_copy' %}
+{%- set line_key = 'invoice_no, stock_code, description_key, country, quantity, invoiced_at, unit_price, line_total, customer_id, parse_error, line_copy' %}
 {%- set marker = cancellation_marker() %}
 {%- set min_invoice_date = date_var('min_invoice_date') %}
 {%- set max_invoice_date = max_invoice_date() %}
@@ -148,6 +148,7 @@ normalised as not materialized (
         source.quantity,
         source.invoiced_at,
         source.unit_price,
+        source.line_total,
         source.customer_id,
         source.parse_error,
         -- Part of the line key: NULL when identical lines are one line (var identical_lines 'collapse', the
@@ -239,8 +240,10 @@ renamed as (
         quantity,
         unit_price,
         -- BIGINT x DECIMAL(18,3) is exact in DECIMAL(38,3) for any two values: no line can overflow.
-        -- Lines beyond max_line_value are implausible, so every kept line fits DECIMAL(18,3).
-        cast(quantity * unit_price as decimal(38, 3)) as line_value,
+        -- Lines beyond max_line_value are implausible, so every kept line fits DECIMAL(18,3). An
+        -- order-level file's line total is its value as stated (the unit price was derived from it and
+        -- rounded), so net revenue is the sum of the totals.
+        cast(coalesce(line_total, quantity * unit_price) as decimal(38, 3)) as line_value,
 
         ---------- timestamps
         invoiced_at,

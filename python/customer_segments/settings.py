@@ -77,13 +77,16 @@ def _whole(name: str, default: int, low: int, high: int, meaning: str, **extra) 
 VARS: tuple[Var, ...] = (
     # input file and how to read it
     Var("transactions_path", "path", "data/generated/invoice_lines.parquet",
-        "input file (parquet, csv or xlsx by extension), relative to the project root", env="SEGMENTS_DATA"),
+        "input file (parquet, csv, tsv, csv.gz, tsv.gz or xlsx by extension), or a folder or glob pattern of "
+        "same-shaped files read as one input; relative to the project root", env="SEGMENTS_DATA"),
     Var("column_map", "columns", {}, "your column names for the canonical ones, e.g. {customer_id: client}"),
     Var("date_formats", "formats", [], "strptime formats tried in order for text timestamps; empty: the built-in ones"),
     Var("csv_encoding", "choice", "auto", "CSV only: the file's encoding", choices=tuple(CSV_ENCODINGS)),
-    Var("csv_delimiter", "delimiter", ",", "CSV only: the field delimiter (one character; \\t for tab)"),
+    Var("csv_delimiter", "delimiter", ",", "CSV only: the field delimiter (one character; \\t for tab; "
+        "a header without it but with tabs is read tab-separated)"),
     Var("decimal_separator", "choice", ".", "decimal mark of text prices and amounts", choices=(".", ",")),
-    Var("cancellation_marker", "text", "C", "an invoice number starting with this text (any case) is a cancellation",
+    Var("cancellation_marker", "text", "C", "an invoice number starting with this text (any case) is a cancellation (and starts "
+        "the invoice number derived for a refund in a file without invoice numbers)",
         low=1, high=10),
     Var("identical_lines", "choice", "collapse",
         "lines identical once normalised: 'collapse' (export artefacts: one line kept, the copies counted as "

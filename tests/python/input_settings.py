@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from conftest import ROOT
-from customer_segments.settings import Settings, parse_settings
+from customer_segments.settings import BY_NAME, Settings, parse_settings
 
 _PROPERTIES = yaml.safe_load((ROOT / "models" / "staging" / "base_retail__invoice_lines.yml").read_text())
 #: The vars the loader's models are configured with.
@@ -21,5 +21,7 @@ INPUT_VARS = tuple(_PROPERTIES["models"][0]["config"]["settings"])
 
 def input_settings(path: Path | str, **values: object) -> Settings:
     """The parsed input vars for reading ``path``: ``values`` by var name, as dbt renders them or as
-    Python values; the others unset. SettingsError (naming the var) for a value settings refuses."""
-    return parse_settings({**dict.fromkeys(INPUT_VARS), "transactions_path": str(path), **values})
+    Python values; the others unset (a text var, which has no unset value, at its default as
+    dbt_project.yml sets it). SettingsError (naming the var) for a value settings refuses."""
+    unset = {name: BY_NAME[name].default if BY_NAME[name].kind == "text" else None for name in INPUT_VARS}
+    return parse_settings({**unset, "transactions_path": str(path), **values})

@@ -183,8 +183,8 @@ def test_bad_files_fail_naming_the_file(tmp_path, name, content, message):
     assert str(path) in str(raised.value)
 
 
-def test_a_directory_is_not_a_file(tmp_path):
-    with pytest.raises(InputError, match="is a directory"):
+def test_an_empty_folder_says_it_holds_no_files(tmp_path):
+    with pytest.raises(InputError, match="the folder holds no files to read"):
         read(tmp_path)
 
 

@@ -321,7 +321,7 @@ def test_a_sheet_without_a_usable_header_beside_usable_ones_stops_the_build(tmp_
         read(path)
     message = str(raised.value)
     assert message.startswith(f"{path}: sheets ['Summary'] have no usable header while sheets ['Lines'] do (")
-    assert f"{path} [Summary]: required column 'invoice_no' not found" in message
+    assert f"{path} [Summary]: required column 'invoiced_at' not found" in message
     assert message.endswith("delete or fix those sheets so that every sheet holds invoice lines")
     assert "\n" not in message
 

@@ -18,26 +18,29 @@ from dataclasses import dataclass
 import duckdb
 
 from customer_segments.ingest.columns import READER_PREFIX
-from customer_segments.ingest.encoding import detect_encoding, utf8_copy
+from customer_segments.ingest.encoding import detect_encoding, open_bytes, utf8_copy
 from customer_segments.ingest.errors import InputError
 from customer_segments.ingest.options import InputOptions
 
 
 @dataclass(frozen=True)
 class CsvDialect:
-    """What read_csv needs: the header's column names, and the file to read in which encoding (a
-    utf-8 copy for utf-16 input)."""
+    """What read_csv needs: the header's column names, the delimiter, and the file to read in which
+    encoding (a utf-8 copy for utf-16 input)."""
 
     header: list[str]
     encoding: str
     read_path: str
+    delimiter: str
 
 
 def csv_dialect(options: InputOptions) -> CsvDialect:
-    """The header's column names and the file's encoding.
+    """The header's column names, the delimiter and the file's encoding.
 
     The header is read here rather than sniffed by DuckDB: the sniffer guesses the number of columns
     from the first rows, and a file whose early rows are broken would be read with the wrong columns.
+    The delimiter is var csv_delimiter, unless the header holds none of it but holds tabs: a TSV
+    export (`.tsv`, or a `.csv` that is tab-separated) is read as one, with no var to set.
     """
     encoding = detect_encoding(options.path) if options.csv_encoding == "auto" else options.csv_encoding
     read_path, read_encoding = options.path, encoding
@@ -46,9 +49,10 @@ def csv_dialect(options: InputOptions) -> CsvDialect:
     python_encoding = "utf-8-sig" if read_encoding == "utf-8" else read_encoding
     try:
         # Only the first line: a forced encoding that does not fit later lines rejects those lines.
-        with open(read_path, "rb") as handle:
+        with open_bytes(read_path) as handle:
             first_line = handle.readline().decode(python_encoding).rstrip("\r\n")
-        header = next(csv.reader([first_line], delimiter=options.csv_delimiter), [])
+        delimiter = "\t" if options.csv_delimiter not in first_line and "\t" in first_line else options.csv_delimiter
+        header = next(csv.reader([first_line], delimiter=delimiter), [])
     except (UnicodeError, csv.Error) as exc:
         raise InputError(f"{options.path}: cannot read the header line as {encoding} csv: {exc}") from None
     header = [name.strip() for name in header]
@@ -61,7 +65,7 @@ def csv_dialect(options: InputOptions) -> CsvDialect:
             f"{options.path}: header has {'unnamed columns at positions ' + str(blank) if blank else ''}"
             f"{' and ' if blank and repeated else ''}{'repeated column names ' + str(repeated) if repeated else ''}"
         )
-    return CsvDialect(header=header, encoding=read_encoding, read_path=read_path)
+    return CsvDialect(header=header, encoding=read_encoding, read_path=read_path, delimiter=delimiter)
 
 
 def _csv_reader(options: InputOptions, dialect: CsvDialect, rejects: str | None) -> tuple[str, dict]:
@@ -82,15 +86,15 @@ def _csv_reader(options: InputOptions, dialect: CsvDialect, rejects: str | None)
     params = {
         "read_path": dialect.read_path,
         "columns": {name: "VARCHAR" for name in dialect.header},
-        "delimiter": options.csv_delimiter,
+        "delimiter": dialect.delimiter,
         "encoding": dialect.encoding,
     }
     return reader, params
 
 
-def csv_rejects(con: duckdb.DuckDBPyConnection, options: InputOptions, dialect: CsvDialect) -> duckdb.DuckDBPyRelation:
-    """One row per line of the CSV file that is not valid CSV: file_path, source_name (the same path),
-    line_number (1 = header), raw_text, reject_type and reason."""
+def csv_rejects(con: duckdb.DuckDBPyConnection, options: InputOptions, dialect: CsvDialect) -> tuple[str, dict]:
+    """A query (and its parameters) with one row per line of the CSV file that is not valid CSV:
+    file_path, source_name (the same path), line_number (1 = header), raw_text, reject_type and reason."""
     # A name of our own making, unique per call: concurrent models never share a rejects table.
     rejects = f"_segments_rejects_{uuid.uuid4().hex}"
     reader, params = _csv_reader(options, dialect, rejects)
@@ -101,8 +105,7 @@ def csv_rejects(con: duckdb.DuckDBPyConnection, options: InputOptions, dialect: 
     except duckdb.Error as exc:
         raise InputError(f"{options.path}: cannot be read as csv: {exc}") from None
     # The path given, not the one read (a utf-16 file is read from a utf-8 copy).
-    return con.sql(
-        f"""
+    query = f"""
         select
             $path as file_path,
             $path as source_name,
@@ -112,9 +115,8 @@ def csv_rejects(con: duckdb.DuckDBPyConnection, options: InputOptions, dialect: 
             string_agg(distinct errors.error_message, '; ' order by errors.error_message) as reason
         from {rejects} as errors
         group by errors.line
-        """,
-        params={"path": options.path},
-    )
+        """
+    return query, {"path": options.path}
 
 
 def csv_source(
@@ -128,7 +130,8 @@ def csv_source(
     path = options.path
     dialect = csv_dialect(options)
     if rejected_numbers is None:
-        rejected_numbers = [int(r[0]) for r in csv_rejects(con, options, dialect).select("line_number").fetchall()]
+        query, query_params = csv_rejects(con, options, dialect)
+        rejected_numbers = [int(r[0]) for r in con.execute(f"select line_number from ({query})", query_params).fetchall()]
     reader, params = _csv_reader(options, dialect, None)
     params = {**params, "path": path}
     # Rows come in file order (insertion order is preserved). The k-th good row sits on line

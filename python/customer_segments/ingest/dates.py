@@ -16,13 +16,18 @@ from customer_segments.settings import sql_identifier, sql_literal
 
 #: ISO 8601 timestamps without a zone, tried in order for text dates (zoned ones: ZONED_ISO_PATTERN).
 ISO_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
-                    "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f")
+                    "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f",
+                    # ISO 8601's basic form, as the classic CDNOW data writes its dates (19970101).
+                    "%Y%m%d")
 #: Slash dates, month first (the UCI original's `12/1/2010 8:26`) or day first. By default the reader
 #: picks one of the two for the whole column from the data (see :func:`day_month_order`).
 MONTH_FIRST_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
 DAY_FIRST_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
 #: An ISO timestamp with a zone (`Z`, `+01`, `+0100`, `+01:00`): read as an instant and stored in UTC.
-ZONED_ISO_PATTERN = r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)"
+#: Shopify's exports write a space before the zone (`2025-10-07 09:50:26 +0200`), which DuckDB's cast
+#: does not take: it is removed first (ZONE_SPACE).
+ZONED_ISO_PATTERN = r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)? ?(Z|[+-]\d{2}(:?\d{2})?)"
+ZONE_SPACE = r" ([+-]\d{2}(:?\d{2})?|Z)$"
 
 
 def _zoned(date_format: str) -> bool:
@@ -63,7 +68,8 @@ def text_timestamp(value: str, date_formats: tuple[str, ...], zoned_iso: bool) -
         return parsed
     return (
         f"case when regexp_full_match({value}, {sql_literal(ZONED_ISO_PATTERN)}) "
-        f"then timezone('UTC', try_cast({value} as timestamptz)) else {parsed} end"
+        f"then timezone('UTC', try_cast(regexp_replace({value}, {sql_literal(ZONE_SPACE)}, '\\1') as timestamptz)) "
+        f"else {parsed} end"
     )
 
 

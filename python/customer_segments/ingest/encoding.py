@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import gzip
+import io
 import os
 import tempfile
 import threading
@@ -15,9 +17,14 @@ import threading
 from customer_segments.ingest.errors import InputError
 
 
+def open_bytes(path: str) -> io.BufferedIOBase:
+    """The file's bytes, decompressed when its name ends in .gz (DuckDB's read_csv does the same)."""
+    return gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")
+
+
 def _bom_encoding(path: str) -> str | None:
     """The encoding a byte-order mark at the start of the file announces, if any."""
-    with open(path, "rb") as handle:
+    with open_bytes(path) as handle:
         start = handle.read(3)
     if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
@@ -34,7 +41,7 @@ def detect_encoding(path: str, chunk_bytes: int = 1 << 24) -> str:
         return marked
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        with open(path, "rb") as handle:
+        with open_bytes(path) as handle:
             while chunk := handle.read(chunk_bytes):
                 decoder.decode(chunk)
         decoder.decode(b"", final=True)
@@ -79,7 +86,8 @@ def _transcoded(path: str, chunk_chars: int) -> str:
     encoding = "utf-16" if _bom_encoding(path) == "utf-16" else "utf-16-le"
     handle, temporary = tempfile.mkstemp(prefix="segments_utf8_", suffix=".csv")
     try:
-        with open(path, encoding=encoding, newline="") as source, os.fdopen(handle, "w", encoding="utf-8", newline="") as copy:
+        with (io.TextIOWrapper(open_bytes(path), encoding=encoding, newline="") as source,
+              os.fdopen(handle, "w", encoding="utf-8", newline="") as copy):
             while chunk := source.read(chunk_chars):
                 copy.write(chunk)
     except UnicodeError as exc:

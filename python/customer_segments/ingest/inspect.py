@@ -40,7 +40,7 @@ from customer_segments.ingest.csv_files import csv_dialect, csv_rejects
 from customer_segments.ingest.dates import DAY_FIRST_FORMATS, default_date_formats
 from customer_segments.ingest.encoding import detect_encoding
 from customer_segments.ingest.errors import InputError
-from customer_segments.ingest.options import InputOptions, input_options
+from customer_segments.ingest.options import INPUT_VARS, InputOptions, input_options
 from customer_segments.ingest.read import _checked_file, _read_source, transactions_sql
 from customer_segments.settings import BY_NAME, SettingsError, parse_settings, sql_literal
 
@@ -48,7 +48,6 @@ from customer_segments.settings import BY_NAME, SettingsError, parse_settings, s
 HEAD_LINES = 20_000
 HEAD_BYTES = 16 << 20
 #: The input vars the inspector reads and may print (docs/input_contract.md).
-INPUT_VARS = ("transactions_path", "column_map", "date_formats", "csv_encoding", "csv_delimiter", "decimal_separator")
 #: Delimiters tried on a CSV file, the build's default first.
 DELIMITERS = (",", ";", "\t", "|")
 #: The models that read the file and say what becomes of each line; seeds load, data tests do not run

@@ -1,5 +1,6 @@
 """The input vars as the readers use them: transactions_path, column_map, date_formats, csv_encoding,
-csv_delimiter and decimal_separator (see docs/input_contract.md), checked before anything is read.
+csv_delimiter, decimal_separator and cancellation_marker (see docs/input_contract.md), checked before
+anything is read.
 
 customer_segments.settings parses and checks every var, once, in the model that reads the file; what is
 left here is what only DuckDB can check. No option is ever pasted into SQL: the readers pass them to
@@ -13,6 +14,10 @@ from dataclasses import dataclass
 from customer_segments.ingest.dates import checked_date_formats
 from customer_segments.settings import CSV_ENCODINGS, Settings
 
+#: The vars the readers use, in one place: the base models' config passes them, the inspector fills them in.
+INPUT_VARS = ("transactions_path", "column_map", "date_formats", "csv_encoding", "csv_delimiter", "decimal_separator",
+              "cancellation_marker")
+
 
 @dataclass(frozen=True)
 class InputOptions:
@@ -20,7 +25,8 @@ class InputOptions:
 
     ``date_formats`` is None for the defaults (ISO forms, and slash dates whose day/month order the
     reader settles from the data); a tuple given by the user is used as given. ``csv_encoding`` is
-    'auto' or the encoding's one name.
+    'auto' or the encoding's one name. ``cancellation_marker`` starts the invoice numbers the reader
+    derives for refunds when the file has none.
     """
 
     path: str
@@ -29,6 +35,7 @@ class InputOptions:
     csv_encoding: str
     csv_delimiter: str
     decimal_separator: str
+    cancellation_marker: str = "C"
 
 
 def input_options(settings: Settings) -> InputOptions:
@@ -41,4 +48,5 @@ def input_options(settings: Settings) -> InputOptions:
         csv_encoding=CSV_ENCODINGS[settings["csv_encoding"]],
         csv_delimiter=settings["csv_delimiter"],
         decimal_separator=settings["decimal_separator"],
+        cancellation_marker=settings["cancellation_marker"],
     )

@@ -1,5 +1,6 @@
-"""Read a shop's invoice-line export (parquet, CSV or xlsx) into canonical, typed columns: the entry
-points the base models call.
+"""Read a shop's invoice-line or order export (parquet, CSV or TSV, gzipped or not, or xlsx; one file,
+or a folder or glob pattern of same-shaped files) into canonical, typed columns: the entry points the
+base models call.
 
 The loader never drops a line: a value that cannot be parsed becomes NULL and the line carries a
 ``parse_error`` saying which column and which value (:mod:`customer_segments.ingest.values`), so the
@@ -16,10 +17,13 @@ sheet), ``source_line_number`` (its line within that file or sheet, the header b
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -30,37 +34,73 @@ from customer_segments.ingest.dates import default_date_formats
 from customer_segments.ingest.errors import InputError
 from customer_segments.ingest.options import InputOptions, input_options
 from customer_segments.ingest.parquet_files import parquet_source
-from customer_segments.ingest.values import typed_column, with_line_values_checked
+from customer_segments.ingest.values import derived_values, typed_column, with_line_values_checked
 from customer_segments.ingest.workbook import workbook_frame
 from customer_segments.settings import Settings
 
-SUPPORTED_SUFFIXES = (".parquet", ".csv", ".xlsx")
+#: The file types read, by how a name ends (gzip-compressed text is read as it stands).
+SUPPORTED_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".xlsx")
+#: Characters that make transactions_path a glob pattern rather than a file name.
+GLOB_CHARACTERS = frozenset("*?[")
 
 
-def _checked_file(options: InputOptions) -> str:
-    path = options.path
+def file_kind(path: str) -> str:
+    """'parquet', 'text' (csv or tsv, gzipped or not) or 'xlsx', by the end of the name; InputError
+    for any other."""
+    name = path.lower()
+    suffix = next((s for s in SUPPORTED_SUFFIXES if name.endswith(s)), None)
+    if suffix is None:
+        raise InputError(f"{path}: unsupported file type '{Path(path).suffix.lower()}'; use one of "
+                         f"{', '.join(SUPPORTED_SUFFIXES)}")
+    return {".parquet": "parquet", ".xlsx": "xlsx"}.get(suffix, "text")
+
+
+def _checked_file(path: str) -> str:
+    """The file's kind, once it is known to exist, hold bytes and be of a type read."""
     if not os.path.exists(path):
         raise InputError(f"{path}: transactions file not found (set the dbt var transactions_path or env SEGMENTS_DATA; "
                          "`make data` writes the embedded default)")
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory; transactions_path must name one parquet, csv or xlsx file")
     if os.path.getsize(path) == 0:
         raise InputError(f"{path}: transactions file is empty")
-    suffix = Path(path).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise InputError(f"{path}: unsupported file type '{suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}")
-    return suffix
+    return file_kind(path)
 
 
-def _read_source(
-    con: duckdb.DuckDBPyConnection, options: InputOptions, suffix: str, rejected_numbers: Sequence[int] | None
+def input_files(options: InputOptions) -> tuple[list[str], str]:
+    """The files transactions_path names, in name order, and their one kind.
+
+    A file; a folder (every file in it that is not hidden, not those of its sub-folders; monthly
+    exports); or a glob pattern
+    (`exports/2024-*.csv.gz`). Every file named is read: one of a type not read, or of another kind
+    than the first, stops the build naming it rather than leave its lines out of the accounting.
+    """
+    path = options.path
+    if os.path.isdir(path):
+        files = sorted(str(Path(path) / name) for name in os.listdir(path)
+                       if not name.startswith(".") and os.path.isfile(Path(path) / name))
+        if not files:
+            raise InputError(f"{path}: the folder holds no files to read")
+    elif not os.path.exists(path) and GLOB_CHARACTERS & set(path):
+        files = sorted(name for name in glob.glob(path) if os.path.isfile(name))
+        if not files:
+            raise InputError(f"{path}: no file matches the pattern (set the dbt var transactions_path)")
+    else:
+        files = [path]
+    kinds = {file: _checked_file(file) for file in files}
+    if len(files) > 1 and (len(set(kinds.values())) > 1 or "xlsx" in kinds.values()):
+        raise InputError(f"{path}: files of different types cannot be read as one input ({kinds}); "
+                         "a folder or pattern may hold parquet files or csv/tsv files, and a workbook is read alone")
+    return files, kinds[files[0]]
+
+
+def _file_source(
+    con: duckdb.DuckDBPyConnection, options: InputOptions, kind: str, rejected_numbers: Sequence[int] | None
 ) -> tuple[str, dict, Mapping[str, str]]:
-    """A SQL `from` clause reading the file with the SOURCE_COLUMNS, its parameters, and the column
-    map to find the canonical columns in it."""
-    if suffix == ".parquet":
+    """A SQL `from` clause reading the one file ``options.path`` with the SOURCE_COLUMNS, its
+    parameters, and the column map to find the canonical columns in it."""
+    if kind == "parquet":
         source, params = parquet_source(con, options.path)
         return source, params, options.column_map
-    if suffix == ".csv":
+    if kind == "text":
         return csv_source(con, options, rejected_numbers)
     frame, column_map = workbook_frame(options)
     name = f"_segments_xlsx_{uuid.uuid4().hex}"
@@ -68,32 +108,88 @@ def _read_source(
     return name, {}, column_map
 
 
-def transactions_sql(
-    con: duckdb.DuckDBPyConnection, options: InputOptions, rejected_numbers: Sequence[int] | None = None
-) -> tuple[str, dict]:
-    """The SQL (and parameters) that reads the file into canonical typed columns.
+def _with_suffixed_parameters(sql: str, params: dict, suffix: str) -> tuple[str, dict]:
+    """``sql`` and ``params`` with every parameter renamed ``$name`` -> ``$name<suffix>``, so that the
+    sources of several files can be one query. The SQL is the readers' own (no file's text is in it)."""
+    renamed = re.sub(r"\$([A-Za-z_]\w*)", lambda m: f"${m.group(1)}{suffix}" if m.group(1) in params else m.group(0), sql)
+    return renamed, {f"{name}{suffix}": value for name, value in params.items()}
 
-    Output columns: source_name, source_line_number, source_row_id, invoice_no, stock_code,
-    description, quantity, invoiced_at, unit_price, customer_id, country, parse_error.
-    ``rejected_numbers``: the CSV's rejected line numbers when already known (else read here).
-    """
-    suffix = _checked_file(options)
-    path = options.path
-    source, params, column_map = _read_source(con, options, suffix, rejected_numbers)
+
+def _columns(con: duckdb.DuckDBPyConnection, source: str, params: dict, path: str, kind: str) -> dict[str, str]:
+    """The source's columns and their DuckDB types."""
     try:
         described = con.execute(f"describe select * from {source}", params or None).fetchall()
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot be read as {suffix.lstrip('.')}: {exc}") from None
-    types = {row[0]: row[1].upper() for row in described}
+        raise InputError(f"{path}: cannot be read as {kind}: {exc}") from None
+    return {row[0]: row[1].upper() for row in described}
+
+
+def _read_source(
+    con: duckdb.DuckDBPyConnection, options: InputOptions, rejected: Mapping[str, Sequence[int]] | None
+) -> tuple[str, dict, Mapping[str, str], str]:
+    """The `from` clause over every file transactions_path names, its parameters, the column map and
+    the files' kind.
+
+    Several files are read as one input when they have the same columns (by name, in any order): each
+    line keeps its file as ``source_name`` and its line number there, and the row ids run on from one
+    file to the next, in name order, so that line_accounting finds each file's lines as a range.
+    """
+    files, kind = input_files(options)
+    if len(files) == 1:
+        single = replace(options, path=files[0])
+        source, params, column_map = _file_source(con, single, kind, None if rejected is None else rejected.get(files[0], []))
+        return source, params, column_map, kind
+    parts, all_params, shapes = [], {}, {}
+    for index, file in enumerate(files):
+        source, params, _ = _file_source(con, replace(options, path=file), kind,
+                                         None if rejected is None else rejected.get(file, []))
+        source, params = _with_suffixed_parameters(source, params, f"_{index}")
+        shapes[file] = sorted(_columns(con, source, params, file, kind))
+        parts.append(f"select *, {index} as {READER_PREFIX}file from {source}")
+        all_params.update(params)
+    first = files[0]
+    differing = [file for file in files if shapes[file] != shapes[first]]
+    if differing:
+        raise InputError(
+            f"{options.path}: files of different shapes cannot be read as one input: {differing} do not have the "
+            f"columns of {first} ({[c for c in shapes[first] if not c.startswith(READER_PREFIX)]}); "
+            "move them to a folder of their own or make their columns the same"
+        )
+    row_id, line = f"{READER_PREFIX}source_row_id", f"{READER_PREFIX}source_line_number"
+    union = " union all by name ".join(f"({part})" for part in parts)
+    source = (f"(select * exclude ({READER_PREFIX}file, {row_id}), "
+              f"row_number() over (order by {READER_PREFIX}file, {line}) as {row_id} from ({union}))")
+    return source, all_params, options.column_map, kind
+
+
+def transactions_sql(
+    con: duckdb.DuckDBPyConnection, options: InputOptions, rejected: Mapping[str, Sequence[int]] | None = None
+) -> tuple[str, dict]:
+    """The SQL (and parameters) that reads the input into canonical typed columns.
+
+    Output columns: source_name, source_line_number, source_row_id, invoice_no, stock_code,
+    description, quantity, invoiced_at, unit_price, line_total, customer_id, country, parse_error.
+    ``rejected``: each CSV file's rejected line numbers when already known (else read here).
+    """
+    path = options.path
+    source, params, column_map, kind = _read_source(con, options, rejected)
+    types = _columns(con, source, params, path, kind)
     present = [c for c in types if c not in {READER_PREFIX + name for name in SOURCE_COLUMNS}]
     ours = [c for c in present if c.lower().startswith(READER_PREFIX)]
     if ours:
         raise InputError(f"{path}: columns {ours} start with {READER_PREFIX!r}, which the reader keeps for its own; rename them")
     resolved = resolve_columns(present, path, column_map)
-    absent = [canonical for canonical, source_col in resolved.items() if source_col is None]
+    absent = [canonical for canonical, source_col in resolved.items()
+              if source_col is None and canonical in ABSENT_PLACEHOLDERS]
     if absent:
         warnings.warn(f"{path}: optional columns {absent} absent; read as {[ABSENT_PLACEHOLDERS[c] for c in absent]}",
                       stacklevel=3)
+    derived = {"invoice_no": "one invoice per customer and timestamp", "quantity": "1 per line (one order each)",
+               "unit_price": f"line_total / quantity from {resolved['line_total']!r}"}
+    said = [f"{canonical}: {how}" for canonical, how in derived.items() if resolved[canonical] is None]
+    if said:
+        # Derived values change what is counted: the build output says so, as docs/input_contract.md does.
+        warnings.warn(f"{path}: columns derived: {'; '.join(said)}", stacklevel=3)
     date_column = resolved["invoiced_at"]
     date_formats = options.date_formats or default_date_formats(con, source, params, date_column, types[date_column], path)
     selects, errors = [], []
@@ -112,7 +208,8 @@ def transactions_sql(
         + ", ".join(selects)
         + f", {parse_error} as parse_error from {source}"
     )
-    return with_line_values_checked(values, resolved["quantity"], resolved["unit_price"]), params
+    derived = derived_values(values, resolved, options.cancellation_marker)
+    return with_line_values_checked(derived, resolved["quantity"], resolved["unit_price"] or resolved["line_total"]), params
 
 
 def load_transactions(
@@ -126,7 +223,11 @@ def load_transactions(
     base_retail__rejected_lines) and the file is not scanned for them again.
     """
     options = input_options(settings)
-    rejected_numbers = None if rejected is None else [int(r[0]) for r in rejected.select("line_number").fetchall()]
+    rejected_numbers: dict[str, list[int]] | None = None
+    if rejected is not None:
+        rejected_numbers = {}
+        for source_name, line_number in rejected.select("source_name, line_number").fetchall():
+            rejected_numbers.setdefault(source_name, []).append(int(line_number))
     sql, params = transactions_sql(con, options, rejected_numbers)
     relation = con.sql(sql, params=params or None)
     # select *: every value of the first line is read (select 1 would not read, nor reject, anything).
@@ -141,13 +242,20 @@ def rejected_transactions(con: duckdb.DuckDBPyConnection, settings: Settings) ->
     line_number (1 = header), raw_text, reject_type and reason. Empty for parquet and xlsx, whose
     rows are always well formed. ``settings`` as for :func:`load_transactions`."""
     options = input_options(settings)
-    if _checked_file(options) != ".csv":
+    files, kind = input_files(options)
+    if kind != "text":
         return con.sql(
             "select cast(null as varchar) as file_path, cast(null as varchar) as source_name, "
             "cast(null as bigint) as line_number, cast(null as varchar) as raw_text, "
             "cast(null as varchar) as reject_type, cast(null as varchar) as reason where false"
         )
-    return csv_rejects(con, options, csv_dialect(options))
+    queries, params = [], {}
+    for index, file_options in enumerate(replace(options, path=file) for file in files):
+        query, query_params = _with_suffixed_parameters(*csv_rejects(con, file_options, csv_dialect(file_options)),
+                                                        f"_{index}")
+        queries.append(f"({query})")
+        params.update(query_params)
+    return con.sql(" union all ".join(queries), params=params)
 
 
 def without_traceback(function, *args, **kwargs):

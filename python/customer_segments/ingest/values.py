@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from customer_segments.ingest.columns import ABSENT_PLACEHOLDERS
+from customer_segments.ingest.columns import ABSENT_PLACEHOLDERS, is_email_column
 from customer_segments.ingest.dates import text_timestamp
 from customer_segments.ingest.errors import InputError
 from customer_segments.settings import sql_identifier, sql_literal
@@ -36,6 +36,13 @@ MONEY_TYPE = "DECIMAL(18,3)"
 MONEY_LIMIT = "999999999999999.999"
 #: A double holds every whole number up to 2**53 exactly; beyond, its text may not be the value.
 EXACT_DOUBLE_LIMIT = 2**53
+#: The type of an absent column that is derived from the others (derived_values), before derivation.
+DERIVED_TYPES = {"invoice_no": "varchar", "quantity": "bigint", "unit_price": MONEY_TYPE, "line_total": MONEY_TYPE}
+#: A customer number for an e-mail address: the first 15 hex digits (60 bits, so a positive BIGINT) of
+#: the md5 of the address trimmed and lower-cased. md5 is fixed by its standard, unlike DuckDB's
+#: hash(), so the same address is the same customer in every build and DuckDB version; two addresses
+#: share a number with odds of about n**2 / 2**61 (one in 2 million for a million customers).
+EMAIL_CUSTOMER_NUMBER = "('0x' || left(md5(lower(trim({value}))), 15))::bigint"
 
 
 def _whole_number(value: str) -> str:
@@ -86,6 +93,8 @@ def typed_column(
 ) -> tuple[str, str | None]:
     """SQL for one canonical column, and SQL for its parse-error message (None when it cannot fail)."""
     if source is None:
+        if canonical in DERIVED_TYPES:
+            return f"cast(null as {DERIVED_TYPES[canonical]}) as {canonical}", None
         placeholder = ABSENT_PLACEHOLDERS[canonical]
         return f"cast({'null' if placeholder is None else sql_literal(placeholder)} as varchar) as {canonical}", None
     col = sql_identifier(source)
@@ -107,6 +116,10 @@ def typed_column(
         parsed = text_timestamp(f"trim({col})", date_formats, zoned_iso)
         what = "is not a date in any of the formats " + ", ".join(date_formats) + (
             " (nor an ISO timestamp with a zone)" if zoned_iso else "")
+    elif canonical == "customer_id" and is_text and is_email_column(source):
+        # Every address is a customer: nothing to reject (an empty one is a line without a customer).
+        return (f"case when nullif(trim({col}), '') is not null then "
+                f"{EMAIL_CUSTOMER_NUMBER.format(value=col)} end as {canonical}"), None
     elif canonical in ("quantity", "customer_id"):
         if BIGINT_SAFE_TYPE.match(source_type):
             return f"cast({col} as bigint) as {canonical}", None
@@ -115,15 +128,16 @@ def typed_column(
         parsed = _whole_number(shown) if is_text else _typed_whole_number(col, source_type)
         what = ("is not a whole number within the 64-bit integer range" if canonical == "quantity"
                 else "is not a customer number (a whole number within the 64-bit integer range)")
-    elif canonical == "unit_price":
+    elif canonical in ("unit_price", "line_total"):
+        noun = "price" if canonical == "unit_price" else "amount"
         if is_text:
             parsed = _text_price(col, options.decimal_separator)
-            what = (f"is not a price with the decimal separator '{options.decimal_separator}' "
+            what = (f"is not {'a' if noun == 'price' else 'an'} {noun} with the decimal separator '{options.decimal_separator}' "
                     f"(var decimal_separator) and at most 15 digits before it")
         else:
             finite = f"isfinite({col})" if FLOAT_TYPE.match(source_type) else "true"
             parsed = f"case when {finite} then try_cast({col} as {MONEY_TYPE}) end"
-            what = f"is not a finite price within {MONEY_TYPE}"
+            what = f"is not a finite {noun} within {MONEY_TYPE}"
     else:  # pragma: no cover - every canonical column is handled above
         raise AssertionError(canonical)
     error = (
@@ -151,3 +165,51 @@ def with_line_values_checked(lines: str, quantity_source: str | None, price_sour
         f"select * replace (case when {beyond} then null else unit_price end as unit_price, "
         f"nullif(concat_ws('; ', parse_error, {line_value_error}), '') as parse_error) from ({lines})"
     )
+
+
+def derived_values(lines: str, resolved: dict[str, str | None], cancellation_marker: str) -> str:
+    """SQL over the typed ``lines`` that fills the columns an order-level export lacks, from the others.
+
+    - No quantity column: each line is one order, quantity 1 (-1 when its total is negative: a refund).
+    - No unit price: ``unit_price`` is line_total / quantity, rounded to the money type for display;
+      the line's value stays the file's total exactly (``line_total``, which staging sums), so net
+      revenue is the sum of the totals. A quantity of 0 with a total other than 0 has no unit price:
+      the line is rejected saying so. A missing quantity leaves the price missing (unparseable).
+    - Both: the unit price is used, ``line_total`` is left NULL, and a line whose total differs from
+      quantity x unit price by more than rounding (half a cent per unit, plus half a cent for the
+      total) is rejected saying both figures: which one is right cannot be told.
+    - No invoice number: one invoice per customer and timestamp, ``<customer> <yyyy-mm-dd hh:mm:ss>``,
+      the cancellation marker in front when the quantity is negative (the marker cannot be in a number
+      nobody wrote, so a negative quantity, or a negative total without quantities, marks a refund).
+
+    ``resolved``: canonical -> the file's column (None when absent), which the messages name.
+    """
+    total, quantity_column, price_column = resolved["line_total"], resolved["quantity"], resolved["unit_price"]
+    replaced, errors = [], []
+    if quantity_column is None:
+        replaced.append("case when line_total < 0 then -1 else 1 end as quantity" if total else "1 as quantity")
+    quantity = "quantity" if quantity_column else ("case when line_total < 0 then -1 else 1 end" if total else "1")
+    if total and price_column is None:
+        replaced.append(f"case when {quantity} <> 0 then cast(line_total / {quantity} as {MONEY_TYPE}) "
+                        f"when line_total = 0 then line_total end as unit_price")
+        errors.append(f"case when {quantity} = 0 and line_total <> 0 then "
+                      f"{sql_literal(f'{quantity_column} 0 with {total} ')} || cast(line_total as varchar) "
+                      f"|| ': no unit price can be derived' end")
+    elif total:
+        difference = f"abs({quantity} * unit_price - line_total)"
+        errors.append(
+            f"case when {difference} > 0.005 * (abs({quantity}) + 1) then "
+            f"{sql_literal(f'{total} ')} || cast(line_total as varchar) || "
+            f"{sql_literal(f' is not {quantity_column or 1} x {price_column} = ')} || cast({quantity} * unit_price as varchar) "
+            f"|| ' (beyond rounding; which is right cannot be told)' end"
+        )
+        replaced.append(f"cast(null as {MONEY_TYPE}) as line_total")
+    if errors:
+        replaced.append(f"nullif(concat_ws('; ', parse_error, {', '.join(errors)}), '') as parse_error")
+    derived = f"select * replace ({', '.join(replaced)}) from ({lines})" if replaced else lines
+    if resolved["invoice_no"] is not None:
+        return derived
+    marker = sql_literal(cancellation_marker.upper())
+    invoice = (f"case when quantity < 0 then {marker} else '' end || coalesce(cast(customer_id as varchar), '') "
+               "|| ' ' || coalesce(strftime(invoiced_at, '%Y-%m-%d %H:%M:%S'), '')")
+    return f"select * replace ({invoice} as invoice_no) from ({derived})"

@@ -54,7 +54,7 @@ def workbook_frame(options: InputOptions):
     names = {c: first[c] or c for c in present}
     parts = []
     for sheet, (frame, resolved) in usable.items():
-        part = pd.DataFrame({names[c]: frame[resolved[c]] if resolved[c] else ABSENT_PLACEHOLDERS[c] for c in present},
+        part = pd.DataFrame({names[c]: frame[resolved[c]] if resolved[c] else ABSENT_PLACEHOLDERS.get(c) for c in present},
                             index=frame.index)
         part.insert(0, READER_PREFIX + "source_name", f"{path} [{sheet}]")
         part.insert(1, READER_PREFIX + "source_line_number", range(2, len(part) + 2))  # the header is line 1

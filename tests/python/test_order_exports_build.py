@@ -1,0 +1,164 @@
+"""Order-level and shop-platform exports inside real `dbt build` runs, with no var but transactions_path.
+
+Four small builds, each selecting only the models its case needs (the lines, the netting, the
+accounting and RFM; the segments too for CDNOW): a CDNOW-like order file (customer, date, quantity,
+amount) and a Shopify-like line export build; a folder of three
+monthly CSVs (one gzipped, one holding a row that is not valid CSV) gives the same lines, invoices and
+customers as the one file they concatenate to, and accounts for each file's lines on its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import Build, run_dbt
+
+pytestmark = pytest.mark.dbt
+
+CUSTOMERS = 60
+#: What these cases change: the line tables, the netting, the accounting and RFM.
+LINES_AND_RFM = ["--select", "+customer_rfm", "+line_accounting", "--indirect-selection", "cautious"]
+#: And the segments: K-means with k chosen by its rule (the product models are another matter).
+#: (The model customer_segments by its path: its bare name is also the project's, which selects everything.)
+SEGMENTS = [*LINES_AND_RFM[:3], "segment_k_selection", "path:models/marts/customer_segments.py", "segment_playbook",
+            "segment_name_overrides", *LINES_AND_RFM[3:]]
+UCI_HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+
+
+def build(work_dir: Path, data_path: Path, selection: list[str]) -> Build:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    db_path = work_dir / "segments.duckdb"
+    result = run_dbt(["build", *selection], db_path, work_dir, {"transactions_path": str(data_path)})
+    return Build(db_path, data_path, result.returncode, result.stdout + result.stderr)
+
+
+def cdnow_orders(rng: random.Random) -> list[tuple[int, str, int, str]]:
+    """customer, yyyymmdd date, quantity, amount: a few orders per customer over 1997, all different."""
+    orders: dict[tuple[int, str], tuple[int, str]] = {}
+    for customer in range(1, CUSTOMERS + 1):
+        for _ in range(rng.randint(1, 3 + customer % 5)):
+            day = f"1997{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+            quantity = rng.randint(1, 6)
+            orders[(customer, day)] = (quantity, f"{quantity * rng.randint(900, 1600) / 100:.2f}")
+    return [(customer, day, quantity, amount) for (customer, day), (quantity, amount) in sorted(orders.items())]
+
+
+def shopify_rows(rng: random.Random) -> list[list[str]]:
+    """A Shopify orders export: one row per line item, the order's totals on its first row only."""
+    rows = []
+    for order in range(1001, 1001 + 4 * CUSTOMERS):
+        customer = rng.randint(1, CUSTOMERS)
+        created = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} {rng.randint(8, 20):02d}:15:00 +0100"
+        items = [(f"SKU-{rng.randint(1, 40)}", rng.randint(1, 3), f"{rng.randint(300, 4000) / 100:.2f}")
+                 for _ in range(rng.randint(1, 3))]
+        subtotal = sum(quantity * Decimal(price) for _, quantity, price in items)
+        for position, (sku, quantity, price) in enumerate(items):
+            first = position == 0
+            rows.append([f"#{order}", f"Shopper{customer}@Example.com", str(subtotal) if first else "",
+                         str(subtotal + 4) if first else "", created, str(quantity), f"Product {sku}", price, sku,
+                         "DE" if customer % 4 == 0 else "GB"])
+    return rows
+
+
+def monthly_lines(rng: random.Random) -> dict[str, list[list[str]]]:
+    """UCI-shaped lines of 2011's first three months, by month."""
+    months: dict[str, list[list[str]]] = {"2011-01": [], "2011-02": [], "2011-03": []}
+    invoice = 536365
+    for month in months:
+        for _ in range(3 * CUSTOMERS):
+            invoice += 1
+            code = rng.randint(1, 30)
+            months[month].append([str(invoice), f"2{code:04d}", f"PRODUCT {code}", str(rng.randint(1, 12)),
+                                  f"{month}-{rng.randint(1, 28):02d} {rng.randint(8, 18):02d}:{rng.randint(0, 59):02d}:00",
+                                  f"{rng.randint(50, 900) / 100:.2f}", str(17000 + rng.randint(1, CUSTOMERS)),
+                                  "United Kingdom"])
+    return months
+
+
+def csv_text(header: list[str], rows: list[list[object]]) -> str:
+    return ",".join(header) + "\n" + "".join(",".join(str(v) for v in row) + "\n" for row in rows)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict[str, Build]:
+    rng = random.Random(20240101)
+    work = tmp_path_factory.mktemp("order_exports")
+    cdnow = work / "cdnow.csv"
+    cdnow.write_text(csv_text(["customer_id", "date", "quantity", "amount"], cdnow_orders(rng)))
+    shopify = work / "orders_export.csv"
+    with shopify.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Name", "Email", "Subtotal", "Total", "Created at", "Lineitem quantity", "Lineitem name",
+                         "Lineitem price", "Lineitem sku", "Billing Country"])
+        writer.writerows(shopify_rows(rng))
+    months = monthly_lines(rng)
+    folder = work / "monthly"
+    folder.mkdir()
+    (folder / "2011-01.csv").write_text(csv_text(UCI_HEADER, months["2011-01"]))
+    february = (csv_text(UCI_HEADER, months["2011-02"][:5]) + "broken,row\n"
+                + csv_text(UCI_HEADER, months["2011-02"][5:]).split("\n", 1)[1])
+    (folder / "2011-02.csv.gz").write_bytes(gzip.compress(february.encode()))
+    (folder / "2011-03.csv").write_text(csv_text(UCI_HEADER, months["2011-03"]))
+    concatenated = work / "concatenated.csv"
+    concatenated.write_text(csv_text(UCI_HEADER, months["2011-01"]) + february.split("\n", 1)[1]
+                            + csv_text(UCI_HEADER, months["2011-03"]).split("\n", 1)[1])
+    return {
+        "cdnow": build(work / "cdnow", cdnow, SEGMENTS),
+        "shopify": build(work / "shopify", shopify, LINES_AND_RFM),
+        "folder": build(work / "folder", folder, LINES_AND_RFM),
+        "concatenated": build(work / "concatenated", concatenated, LINES_AND_RFM),
+    }
+
+
+def test_cdnow_order_file_builds_and_net_revenue_is_the_sum_of_its_amounts(builds):
+    cdnow = builds["cdnow"]
+    assert cdnow.returncode == 0, cdnow.output[-5000:]
+    amounts = [Decimal(row["amount"]) for row in csv.DictReader(cdnow.data_path.open())]
+    assert cdnow.scalar("select sum(monetary) from customer_rfm") == sum(amounts)
+    assert cdnow.scalar("select count(*) from customer_rfm") == CUSTOMERS
+    assert cdnow.scalar("select count(*) from customer_segments") == CUSTOMERS
+    assert cdnow.scalar("select count(distinct segment_id) from customer_segments") >= 2
+    # One invoice per customer and day: frequency is the customer's number of order dates.
+    orders = {}
+    for row in csv.DictReader(cdnow.data_path.open()):
+        orders[int(row["customer_id"])] = orders.get(int(row["customer_id"]), 0) + 1
+    assert dict(cdnow.query("select customer_id, frequency from customer_rfm")) == orders
+    assert cdnow.query("select outcome, input_lines from line_accounting where input_lines > 0") == [
+        ("purchase", len(amounts))]
+
+
+def test_shopify_export_builds_with_e_mail_customers(builds):
+    shopify = builds["shopify"]
+    assert shopify.returncode == 0, shopify.output[-5000:]
+    rows = list(csv.DictReader(shopify.data_path.open()))
+    net = sum(int(row["Lineitem quantity"]) * Decimal(row["Lineitem price"]) for row in rows)
+    assert shopify.scalar("select sum(monetary) from customer_rfm") == net
+    shoppers = {row["Email"].lower() for row in rows}
+    assert shopify.scalar("select count(*) from customer_rfm") == len(shoppers)
+    assert shopify.scalar("select count(distinct invoice_no) from int_customer_invoices") == len({r["Name"] for r in rows})
+    assert {country for (country,) in shopify.query("select distinct country from customer_rfm")} <= {"DE", "GB"}
+
+
+def test_a_folder_of_monthly_files_gives_the_tables_of_the_concatenated_file(builds):
+    folder, single = builds["folder"], builds["concatenated"]
+    assert folder.returncode == 0, folder.output[-5000:]
+    assert single.returncode == 0, single.output[-5000:]
+    for table, order in (("stg_retail__invoice_lines", "line_id"), ("int_customer_invoices", "invoice_no, customer_id"),
+                         ("customer_rfm", "customer_id")):
+        sql = f"select * from {table} order by {order}"
+        assert folder.query(sql) == single.query(sql), table
+    per_outcome = "select outcome, sum(input_lines), sum(line_value) from line_accounting group by outcome order by outcome"
+    assert folder.query(per_outcome) == single.query(per_outcome)
+    # Each file's lines are accounted for on their own: its data rows, the broken one rejected.
+    per_file = dict(folder.query("select source_name, sum(input_lines) from line_accounting group by source_name"))
+    assert {Path(name).name: lines for name, lines in per_file.items()} == {
+        "2011-01.csv": 3 * CUSTOMERS, "2011-02.csv.gz": 3 * CUSTOMERS + 1, "2011-03.csv": 3 * CUSTOMERS}
+    rejected = folder.query("select source_name, outcome, input_lines from line_accounting where outcome = 'rejected' "
+                            "and input_lines > 0")
+    assert [(Path(name).name, outcome, lines) for name, outcome, lines in rejected] == [("2011-02.csv.gz", "rejected", 1)]
