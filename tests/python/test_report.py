@@ -19,7 +19,7 @@ from customer_segments.delivery.report import write_report
 
 pytestmark = pytest.mark.dbt
 
-CORE_SECTIONS = ("Headline figures", "Segment sizes and revenue", "Segment profiles",
+CORE_SECTIONS = ("What this build read", "Headline figures", "Segment sizes and revenue", "Segment profiles",
                  "Recency, frequency and monetary by segment", "Customers in feature space", "Country mix")
 #: Sections drawn from the segmentation, product and prediction marts, with the tables each needs.
 LATER_SECTIONS: dict[str, tuple[str, ...]] = {

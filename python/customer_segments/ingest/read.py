@@ -16,6 +16,7 @@ sheet), ``source_line_number`` (its line within that file or sheet, the header b
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 import warnings
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from customer_segments import __version__
 from customer_segments.ingest.columns import ABSENT_PLACEHOLDERS, READER_PREFIX, SOURCE_COLUMNS, resolve_columns
 from customer_segments.ingest.csv_files import csv_dialect, csv_rejects, csv_source
 from customer_segments.ingest.dates import default_date_formats
@@ -68,15 +70,11 @@ def _read_source(
     return name, {}, column_map
 
 
-def transactions_sql(
-    con: duckdb.DuckDBPyConnection, options: InputOptions, rejected_numbers: Sequence[int] | None = None
-) -> tuple[str, dict]:
-    """The SQL (and parameters) that reads the file into canonical typed columns.
-
-    Output columns: source_name, source_line_number, source_row_id, invoice_no, stock_code,
-    description, quantity, invoiced_at, unit_price, customer_id, country, parse_error.
-    ``rejected_numbers``: the CSV's rejected line numbers when already known (else read here).
-    """
+def _resolved_source(
+    con: duckdb.DuckDBPyConnection, options: InputOptions, rejected_numbers: Sequence[int] | None
+) -> tuple[str, dict, dict[str, str], dict[str, str | None]]:
+    """The file's `from` clause and parameters, its column types, and the source column of each canonical
+    column (None: an absent optional one)."""
     suffix = _checked_file(options)
     path = options.path
     source, params, column_map = _read_source(con, options, suffix, rejected_numbers)
@@ -89,7 +87,41 @@ def transactions_sql(
     ours = [c for c in present if c.lower().startswith(READER_PREFIX)]
     if ours:
         raise InputError(f"{path}: columns {ours} start with {READER_PREFIX!r}, which the reader keeps for its own; rename them")
-    resolved = resolve_columns(present, path, column_map)
+    return source, params, types, resolve_columns(present, path, column_map)
+
+
+def column_mapping(con: duckdb.DuckDBPyConnection, settings: Settings,
+                   rejected: duckdb.DuckDBPyRelation | None = None) -> dict[str, str]:
+    """The file's column -> the canonical column it is read as, for the columns the loader uses (what table
+    build_info shows); found exactly as :func:`load_transactions` finds them. ``settings`` and ``rejected``
+    as there."""
+    rejected_numbers = None if rejected is None else [int(r[0]) for r in rejected.select("line_number").fetchall()]
+    _, _, _, resolved = _resolved_source(con, input_options(settings), rejected_numbers)
+    return {source_col: canonical for canonical, source_col in resolved.items() if source_col is not None}
+
+
+def input_facts(con: duckdb.DuckDBPyConnection, settings: Settings,
+                rejected: duckdb.DuckDBPyRelation | None = None) -> dict[str, object]:
+    """What a build read, as table build_input holds it: the file's absolute path and size in bytes, the
+    column mapping used (file column -> canonical column, JSON text with sorted keys) and the version of
+    this package, which read it. ``settings`` and ``rejected`` as for :func:`load_transactions`."""
+    path = input_options(settings).path
+    mapping = column_mapping(con, settings, rejected)
+    return {"input_path": os.path.abspath(path), "input_file_bytes": os.path.getsize(path),
+            "column_mapping": json.dumps(mapping, ensure_ascii=False, sort_keys=True), "project_version": __version__}
+
+
+def transactions_sql(
+    con: duckdb.DuckDBPyConnection, options: InputOptions, rejected_numbers: Sequence[int] | None = None
+) -> tuple[str, dict]:
+    """The SQL (and parameters) that reads the file into canonical typed columns.
+
+    Output columns: source_name, source_line_number, source_row_id, invoice_no, stock_code,
+    description, quantity, invoiced_at, unit_price, customer_id, country, parse_error.
+    ``rejected_numbers``: the CSV's rejected line numbers when already known (else read here).
+    """
+    path = options.path
+    source, params, types, resolved = _resolved_source(con, options, rejected_numbers)
     absent = [canonical for canonical, source_col in resolved.items() if source_col is None]
     if absent:
         warnings.warn(f"{path}: optional columns {absent} absent; read as {[ABSENT_PLACEHOLDERS[c] for c in absent]}",
