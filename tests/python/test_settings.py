@@ -175,7 +175,8 @@ def test_free_text_reaches_duckdb_only_as_parameters_and_quoted_identifiers(tmp_
 # ---------------------------------------------------------------- one declaration for every reader
 
 def _rendered_var_names(text: str) -> set[str]:
-    return set(re.findall(r"\bvar\(\s*'(\w+)'", text)) | set(re.findall(r"(?:number|date)_var\(\s*'(\w+)'", text))
+    return (set(re.findall(r"\bvar\(\s*'(\w+)'", text))
+            | set(re.findall(r"(?:number_var|date_var|date_setting)\(\s*'(\w+)'", text)))
 
 
 def test_every_var_read_anywhere_is_declared_and_build_settings_reads_them_all():
