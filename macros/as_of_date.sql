@@ -1,21 +1,27 @@
-{#- var as_of_date (YYYY-MM-DD; default env SEGMENTS_AS_OF_DATE) as a SQL date literal, or nothing when
-    unset. The var is parsed by date_var, so only a valid date ever reaches the SQL. -#}
-{% macro as_of_date_setting() %}
-    {%- set raw = var('as_of_date', env_var('SEGMENTS_AS_OF_DATE', '')) | string | trim -%}
-    {%- if raw not in ('', 'None', 'none') -%}
-        {{ date_var('as_of_date', raw) }}
+{#- An optional date var as a SQL date literal, or nothing when unset (`raw`: its value, default var(name)).
+    The var is parsed by date_var, so only a valid date ever reaches the SQL. -#}
+{% macro date_setting(name, raw=none) %}
+    {%- set raw = (var(name, '') if raw is none else raw) | string | trim -%}
+    {%- if raw not in ('', 'None', 'none', 'null') -%}
+        {{ date_var(name, raw) }}
     {%- endif -%}
 {% endmacro %}
 
-{#- The reference date for recency and tenure, as a SQL date expression: var as_of_date when set;
-    otherwise the day after the last invoice date of the lines read right and plausible: an unparseable
-    or implausible line (dated 2099, a quantity of 1e12) moves no one's recency. A line without a
-    customer, or of postage, is a real sale of that day and counts. -#}
+{#- var as_of_date (YYYY-MM-DD; default env SEGMENTS_AS_OF_DATE) as a SQL date literal, or nothing when
+    unset. -#}
+{% macro as_of_date_setting() %}
+    {{- date_setting('as_of_date', var('as_of_date', env_var('SEGMENTS_AS_OF_DATE', ''))) -}}
+{% endmacro %}
+
+{#- One of the dates of the build (a column of model build_dates: as_of_date, classifier_cutoff_date,
+    forecast_calibration_end_date, ...) as a SQL expression. build_dates is the one home of the rules
+    that derive them from the data when their vars are unset. -#}
+{% macro build_date(column) %}
+    (select {{ column }} from {{ ref('build_dates') }})
+{%- endmacro %}
+
+{#- The reference date for recency and tenure: var as_of_date when set, otherwise the day after the last
+    invoice date of the lines read right and plausible (model build_dates). -#}
 {% macro as_of_date() %}
-    {%- set setting = as_of_date_setting() | trim -%}
-    {%- if setting -%}
-        {{ setting }}
-    {%- else -%}
-        (select cast(max(invoiced_at) as date) + 1 from {{ ref('stg_retail__invoice_lines') }} where line_status not in ('unparseable', 'implausible_date', 'implausible_value'))
-    {%- endif -%}
+    {{- build_date('as_of_date') -}}
 {% endmacro %}

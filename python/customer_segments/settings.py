@@ -126,9 +126,11 @@ VARS: tuple[Var, ...] = (
     _whole("n_product_categories", 20, 1, 500, "product categories learned from descriptions"),
     _whole("segment_top_products", 10, 1, 1000, "products listed per segment in segment_product_purchases"),
     # predictions
-    Var("classifier_cutoff_date", "date", "2011-07-01", "first-purchase classifier time split"),
+    Var("classifier_cutoff_date", "date", "", "first-purchase classifier time split; empty: the split date of "
+        "the data's window (model build_dates)", optional=True),
     _whole("classifier_sample_size", 5000, 10, MAX_COUNT, "customers the first-purchase classifiers fit on"),
-    Var("forecast_calibration_end_date", "date", "2011-07-01", "purchase forecast holdout: end of the calibration"),
+    Var("forecast_calibration_end_date", "date", "", "purchase forecast holdout: end of the calibration; empty: "
+        "the split date of the data's window (model build_dates)", optional=True),
     _whole("forecast_horizon_days", 365, 1, 36_500, "forecast horizon for expected purchases and spend, in days"),
     _whole("clv_horizon_days", 1095, 1, 36_500, "customer lifetime value horizon, in days"),
     Var("clv_annual_discount_rate", "number", 0.10, "annual rate CLV is discounted at (monthly)", low=0, high=1),

@@ -55,8 +55,10 @@ def test_feature_columns_order_category_shares_by_id():
 def test_time_split_refuses_a_cutoff_outside_the_data():
     dates = pd.Series(pd.to_datetime(["2011-01-05", "2011-03-01", "2011-06-01"]))
     assert time_split(dates, "2011-03-01").tolist() == ["train", "test", "test"]
-    with pytest.raises(ValueError, match="leaves no customer in the test split"):
+    with pytest.raises(ValueError, match="leaves no customer in the test split.*set var classifier_cutoff_date"):
         time_split(dates, "2012-01-01")
+    with pytest.raises(ValueError, match="leaves no customer in the train split.*set var classifier_cutoff_date"):
+        time_split(dates, "2010-01-01")
 
 
 def test_predictions_cover_every_customer_model_and_evaluation():

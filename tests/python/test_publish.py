@@ -208,6 +208,23 @@ def test_a_process_sees_the_new_build_only_once_all_its_connections_to_the_file_
                     "nullpool_connection": new}
 
 
+def test_publish_output_opens_with_what_the_build_read(republished):
+    result = republished["result"]
+    assert result.returncode == 0, result.stderr[-4000:]
+    smaller = republished["work"] / "smaller.parquet"
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("input: "))
+    with duckdb.connect(str(republished["served"]), read_only=True) as con:
+        input_lines = con.execute("select sum(input_lines) from line_accounting").fetchone()[0]
+        first, last, as_of = con.execute("select first_invoice_date, last_invoice_date, as_of_date from build_dates").fetchone()
+    assert lines[start] == f"input: {smaller} ({smaller.stat().st_size:,} bytes, {input_lines:,} lines)"
+    assert lines[start + 1] == f"invoice dates: {first} to {last}; as-of date {as_of} (derived from the data)"
+    assert lines[start + 2].startswith("column mapping: Country -> country, CustomerID -> customer_id")
+    assert lines[start + 3] == f"vars not at their default: transactions_path={smaller}"
+    assert lines[start + 4].startswith("project version ")
+    assert lines[start + 5].startswith(f"published {republished['working']} -> ")
+
+
 def test_published_file_is_fresh_and_holds_only_the_current_build(republished):
     assert republished["result"].returncode == 0, republished["result"].stderr[-4000:]
     served, working = republished["served"], republished["working"]

@@ -19,7 +19,7 @@ from customer_segments.delivery.report import write_report
 
 pytestmark = pytest.mark.dbt
 
-CORE_SECTIONS = ("Headline figures", "Segment sizes and revenue", "Segment profiles",
+CORE_SECTIONS = ("What this build read", "Headline figures", "Segment sizes and revenue", "Segment profiles",
                  "Recency, frequency and monetary by segment", "Customers in feature space", "Country mix")
 #: Sections drawn from the segmentation, product and prediction marts, with the tables each needs.
 LATER_SECTIONS: dict[str, tuple[str, ...]] = {
@@ -125,6 +125,9 @@ def test_later_sections_appear_with_their_tables(full_report, published_build):
     titles = section_titles(page)
     assert set(CORE_SECTIONS) | set(LATER_SECTIONS) == set(titles) and len(titles) == len(set(titles))
     bodies = section_bodies(page)
+    # The page opens with what the build read: the input file first.
+    assert titles[0] == "What this build read"
+    assert f"<li>input: {html.escape(str(published_build.data_path))} (" in bodies["What this build read"]
     # Every section on these tables draws its charts from their real columns (no raw-table fallback).
     for title in LATER_SECTIONS:
         assert "<div id=\"chart-" in bodies[title], title

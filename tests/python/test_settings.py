@@ -123,9 +123,14 @@ def test_cross_checks_and_auto():
 def test_dates_flags_choices_and_json_text():
     assert parse_value(BY_NAME["classifier_cutoff_date"], "2011-07-01") == datetime.date(2011, 7, 1)
     assert parse_value(BY_NAME["as_of_date"], "") is None and parse_value(BY_NAME["as_of_date"], "None") is None
-    for bad in ("2011-02-30", "2011-7-1", "2011-07-01'", ""):
-        with pytest.raises(SettingsError, match="var classifier_cutoff_date must be a date written YYYY-MM-DD"):
+    for bad in ("2011-02-30", "2011-7-1", "2011-07-01'"):
+        with pytest.raises(SettingsError, match="var classifier_cutoff_date must be a date written YYYY-MM-DD or empty"):
             parse_value(BY_NAME["classifier_cutoff_date"], bad)
+    # The split dates are optional (empty: derived from the data's window); a required date is not.
+    assert parse_value(BY_NAME["classifier_cutoff_date"], "") is None
+    assert parse_value(BY_NAME["forecast_calibration_end_date"], "") is None
+    with pytest.raises(SettingsError, match="var min_invoice_date must be a date written YYYY-MM-DD, got"):
+        parse_value(BY_NAME["min_invoice_date"], "")
     assert parse_value(BY_NAME["reset_segment_ids"], "True") is True
     assert parse_value(BY_NAME["reset_segment_ids"], False) is False
     assert parse_value(BY_NAME["csv_encoding"], "UTF-8") == "utf-8" and parse_value(BY_NAME["csv_encoding"], "") == "auto"
@@ -170,7 +175,8 @@ def test_free_text_reaches_duckdb_only_as_parameters_and_quoted_identifiers(tmp_
 # ---------------------------------------------------------------- one declaration for every reader
 
 def _rendered_var_names(text: str) -> set[str]:
-    return set(re.findall(r"\bvar\(\s*'(\w+)'", text)) | set(re.findall(r"(?:number|date)_var\(\s*'(\w+)'", text))
+    return (set(re.findall(r"\bvar\(\s*'(\w+)'", text))
+            | set(re.findall(r"(?:number_var|date_var|date_setting)\(\s*'(\w+)'", text)))
 
 
 def test_every_var_read_anywhere_is_declared_and_build_settings_reads_them_all():

@@ -1,4 +1,4 @@
-"""One row per customer who bought before var forecast_calibration_end_date: purchases predicted for
+"""One row per customer who bought before build_dates.forecast_calibration_end_date: purchases predicted for
 the rest of the data by BG/NBD fitted on the calibration period, the naive past-rate baseline, and
 what actually happened (customer_segments.prediction.clv.build_holdout_forecast)."""
 

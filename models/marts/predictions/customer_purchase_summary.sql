@@ -4,7 +4,8 @@
 -- A purchase is a day with at least one purchase invoice (several invoices on one day are one visit);
 -- an invoice belongs to the day it started.
 -- Period 'full' observes everything before the as-of date; period 'calibration' observes purchases
--- before var forecast_calibration_end_date and records what happened from then to the as-of date (the
+-- before the forecast calibration end (model build_dates: var forecast_calibration_end_date, else derived
+-- from the data's window) and records what happened from then to the as-of date (the
 -- holdout) for customers who had bought by then.
 
 with
@@ -29,7 +30,7 @@ periods as (
 
     select
         'calibration' as period,
-        {{ date_var('forecast_calibration_end_date') }} as period_end,
+        {{ build_date('forecast_calibration_end_date') }} as period_end,
         {{ as_of_date() }} as as_of_date
 
 ),

@@ -11,10 +11,12 @@ def model(dbt, session):
     # Only customer-level rows cross into Python.
     features = dbt.ref("first_purchase_features").df()
     segments = dbt.ref("customer_segments").project("customer_id, segment_id").df()
+    # The cutoff's one home: its var when set, else derived from the data's window.
+    [(cutoff,)] = dbt.ref("build_dates").project("classifier_cutoff_date").fetchall()
     return predict_segments(
         features,
         segments,
-        cutoff=settings["classifier_cutoff_date"].isoformat(),
+        cutoff=cutoff.isoformat(),
         random_state=settings["random_state"],
         sample_size=settings["classifier_sample_size"],
     )

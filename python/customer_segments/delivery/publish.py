@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from customer_segments.delivery.build_info import describe_build
 from customer_segments.delivery.dbt_process import (
     Interrupted,
     completed_relations,
@@ -101,7 +102,8 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
             print(f"interrupted by {signal.Signals(interrupted.signum).name}: {stopped}{published} {state}",
                   file=sys.stderr)
             return 128 + interrupted.signum
-    print(_describe(done, working))
+    # What the build read comes first, so that no publish leaves its input unnamed.
+    print("\n".join([*describe_build(str(done.path)), _describe(done, working)]))
     return 0
 
 

@@ -18,6 +18,7 @@ sheet), ``source_line_number`` (its line within that file or sheet, the header b
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import uuid
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from customer_segments import __version__
 from customer_segments.ingest.columns import ABSENT_PLACEHOLDERS, READER_PREFIX, SOURCE_COLUMNS, resolve_columns
 from customer_segments.ingest.csv_files import csv_dialect, csv_rejects, csv_source
 from customer_segments.ingest.dates import default_date_formats
@@ -162,6 +164,53 @@ def _read_source(
     return source, all_params, options.column_map, kind
 
 
+def _resolved_source(
+    con: duckdb.DuckDBPyConnection, options: InputOptions, rejected: Mapping[str, Sequence[int]] | None
+) -> tuple[str, dict, dict[str, str], dict[str, str | None]]:
+    """The input's `from` clause and parameters, its column types, and the source column of each canonical
+    column (None: absent)."""
+    source, params, column_map, kind = _read_source(con, options, rejected)
+    types = _columns(con, source, params, options.path, kind)
+    present = [c for c in types if c not in {READER_PREFIX + name for name in SOURCE_COLUMNS}]
+    ours = [c for c in present if c.lower().startswith(READER_PREFIX)]
+    if ours:
+        raise InputError(f"{options.path}: columns {ours} start with {READER_PREFIX!r}, which the reader keeps for its "
+                         "own; rename them")
+    return source, params, types, resolve_columns(present, options.path, column_map)
+
+
+def _rejected_numbers(rejected: duckdb.DuckDBPyRelation | None) -> dict[str, list[int]] | None:
+    """Each CSV file's rejected line numbers, from base_retail__rejected_lines (None: not known)."""
+    if rejected is None:
+        return None
+    numbers: dict[str, list[int]] = {}
+    for source_name, line_number in rejected.select("source_name, line_number").fetchall():
+        numbers.setdefault(source_name, []).append(int(line_number))
+    return numbers
+
+
+def column_mapping(con: duckdb.DuckDBPyConnection, settings: Settings,
+                   rejected: duckdb.DuckDBPyRelation | None = None) -> dict[str, str]:
+    """The file's column -> the canonical column it is read as, for the columns the loader uses (what table
+    build_info shows); found exactly as :func:`load_transactions` finds them. ``settings`` and ``rejected``
+    as there."""
+    _, _, _, resolved = _resolved_source(con, input_options(settings), _rejected_numbers(rejected))
+    return {source_col: canonical for canonical, source_col in resolved.items() if source_col is not None}
+
+
+def input_facts(con: duckdb.DuckDBPyConnection, settings: Settings,
+                rejected: duckdb.DuckDBPyRelation | None = None) -> dict[str, object]:
+    """What a build read, as table build_input holds it: the input's absolute path and size in bytes (every
+    file of a folder or pattern together), the column mapping used (file column -> canonical column, JSON
+    text with sorted keys) and the version of this package, which read it. ``settings`` and ``rejected`` as
+    for :func:`load_transactions`."""
+    options = input_options(settings)
+    files, _ = input_files(options)
+    mapping = column_mapping(con, settings, rejected)
+    return {"input_path": os.path.abspath(options.path), "input_file_bytes": sum(os.path.getsize(f) for f in files),
+            "column_mapping": json.dumps(mapping, ensure_ascii=False, sort_keys=True), "project_version": __version__}
+
+
 def transactions_sql(
     con: duckdb.DuckDBPyConnection, options: InputOptions, rejected: Mapping[str, Sequence[int]] | None = None
 ) -> tuple[str, dict]:
@@ -172,13 +221,7 @@ def transactions_sql(
     ``rejected``: each CSV file's rejected line numbers when already known (else read here).
     """
     path = options.path
-    source, params, column_map, kind = _read_source(con, options, rejected)
-    types = _columns(con, source, params, path, kind)
-    present = [c for c in types if c not in {READER_PREFIX + name for name in SOURCE_COLUMNS}]
-    ours = [c for c in present if c.lower().startswith(READER_PREFIX)]
-    if ours:
-        raise InputError(f"{path}: columns {ours} start with {READER_PREFIX!r}, which the reader keeps for its own; rename them")
-    resolved = resolve_columns(present, path, column_map)
+    source, params, types, resolved = _resolved_source(con, options, rejected)
     absent = [canonical for canonical, source_col in resolved.items()
               if source_col is None and canonical in ABSENT_PLACEHOLDERS]
     if absent:
@@ -223,12 +266,7 @@ def load_transactions(
     base_retail__rejected_lines) and the file is not scanned for them again.
     """
     options = input_options(settings)
-    rejected_numbers: dict[str, list[int]] | None = None
-    if rejected is not None:
-        rejected_numbers = {}
-        for source_name, line_number in rejected.select("source_name, line_number").fetchall():
-            rejected_numbers.setdefault(source_name, []).append(int(line_number))
-    sql, params = transactions_sql(con, options, rejected_numbers)
+    sql, params = transactions_sql(con, options, _rejected_numbers(rejected))
     relation = con.sql(sql, params=params or None)
     # select *: every value of the first line is read (select 1 would not read, nor reject, anything).
     if not con.execute(f"select * from ({sql}) limit 1", params or None).fetchall():

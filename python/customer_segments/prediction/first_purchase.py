@@ -107,7 +107,8 @@ def time_split(first_purchase_at: pd.Series, cutoff: str | pd.Timestamp) -> np.n
         if not (split == part).any():
             raise ValueError(f"classifier cutoff {cutoff_at.date()} leaves no customer in the {part} split: "
                              f"first purchases run from {pd.to_datetime(first_purchase_at).min()} to "
-                             f"{pd.to_datetime(first_purchase_at).max()}")
+                             f"{pd.to_datetime(first_purchase_at).max()}; set var classifier_cutoff_date "
+                             "to a date between them")
     return split
 
 

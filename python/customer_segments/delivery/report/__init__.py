@@ -30,6 +30,7 @@ from customer_segments.delivery.report.model_sections import (
 )
 from customer_segments.delivery.report.page import Report, Section, render
 from customer_segments.delivery.report.segment_sections import (
+    build_facts,
     country_mix,
     headline,
     rfm_distributions,
@@ -42,6 +43,7 @@ from customer_segments.delivery.report.segment_sections import (
 DEFAULT_OUT = Path("reports/customer_segments.html")
 #: The sections, in page order.
 SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
+    build_facts,
     headline,
     segment_sizes,
     segment_profiles,

@@ -1,4 +1,4 @@
-"""Sections on the segments themselves: headline figures, sizes, profiles, R/F/M, customers in feature
+"""Sections on the segments themselves: what the build read, headline figures, sizes, profiles, R/F/M, customers in feature
 space, the country mix and what each segment buys."""
 
 from __future__ import annotations
@@ -10,10 +10,20 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from customer_segments.delivery.build_info import build_info_facts, build_info_lines
 from customer_segments.delivery.report.page import Report, Section, table_html
 
 #: Customers drawn in the 3-D scatter: enough to see the shapes, small enough for any browser.
 SCATTER_MAX_CUSTOMERS = 6000
+
+
+def build_facts(report: Report) -> Section | None:
+    """What the build read (table build_info), first on the page."""
+    facts = build_info_facts(report.con)
+    if facts is None:
+        return None
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in build_info_lines(facts))
+    return Section("What this build read", parts=[f"<ul class='build-info'>{items}</ul>"])
 
 
 def headline(report: Report) -> Section | None:

@@ -1,0 +1,90 @@
+-- One row: the dates this build works with, each from its var when set, else derived from the data's own
+-- window, so that no default belongs to one data set. The one home of these dates: SQL models read them
+-- through the macro build_date (as_of_date() among them), Python models from this table.
+--
+-- The window runs from the first valid line's day to the as-of date; a valid line is one read right and
+-- plausible (an unparseable line, or one dated 2099, moves no date). A line without a customer, or of
+-- postage, is a real sale of its day and counts.
+--   as_of_date: var as_of_date (or env SEGMENTS_AS_OF_DATE), else the day after the last valid line's day.
+--   classifier_cutoff_date, forecast_calibration_end_date: their vars, else the window's split date: the
+--     first day of the month on or before the split point, the day 60% of the way from the first valid
+--     day to the as-of date (whole days, rounded down). The month start keeps a round date a reader
+--     recognises and moves little as the data grows by a day; when it is not after the first day (a
+--     window inside one month) the split point itself is used, so the date stays inside the data.
+-- Real data: 2010-12-01 to as-of 2011-12-10 is 374 days; the point is day 224, 2011-07-13, so the split
+-- date is 2011-07-01 (~70% of its customers train the classifier, ~5 months are the forecast holdout).
+-- Shifted by 13 years (2023-12-01 to 2024-12-10, 375 days with the leap day): 2024-07-13, so 2024-07-01.
+{%- set as_of_setting = as_of_date_setting() | trim %}
+{%- set cutoff_setting = date_setting('classifier_cutoff_date') | trim %}
+{%- set calibration_setting = date_setting('forecast_calibration_end_date') | trim %}
+
+with
+
+lines as (
+
+    select * from {{ ref('stg_retail__invoice_lines') }}
+
+),
+
+data_window as (
+
+    select
+        cast(min(invoiced_at) as date) as first_invoice_date,
+        cast(max(invoiced_at) as date) as last_invoice_date
+
+    from lines
+    where line_status not in ('unparseable', 'implausible_date', 'implausible_value')
+
+),
+
+as_of as (
+
+    select
+        first_invoice_date,
+        last_invoice_date,
+        coalesce({{ as_of_setting or 'null' }}, last_invoice_date + 1) as as_of_date,
+        {{ 'false' if as_of_setting else 'true' }} as as_of_date_is_derived
+
+    from data_window
+
+),
+
+split_point as (
+
+    select
+        *,
+        first_invoice_date + cast(floor(0.6 * date_diff('day', first_invoice_date, as_of_date)) as integer) as split_point_date
+
+    from as_of
+
+),
+
+split as (
+
+    select
+        *,
+        case
+            when cast(date_trunc('month', split_point_date) as date) > first_invoice_date
+                then cast(date_trunc('month', split_point_date) as date)
+            else split_point_date
+        end as split_date
+
+    from split_point
+
+)
+
+select
+    ---------- the data's window
+    first_invoice_date,
+    last_invoice_date,
+    as_of_date,
+    as_of_date_is_derived,
+    split_date,
+
+    ---------- split dates of the predictions
+    coalesce({{ cutoff_setting or 'null' }}, split_date) as classifier_cutoff_date,
+    {{ 'false' if cutoff_setting else 'true' }} as classifier_cutoff_date_is_derived,
+    coalesce({{ calibration_setting or 'null' }}, split_date) as forecast_calibration_end_date,
+    {{ 'false' if calibration_setting else 'true' }} as forecast_calibration_end_date_is_derived
+
+from split
