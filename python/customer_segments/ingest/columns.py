@@ -27,8 +27,9 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 REQUIRED_COLUMNS = ("invoice_no", "quantity", "invoiced_at", "unit_price", "customer_id")
 #: What an absent optional column reads as, so the models degrade instead of failing: without stock
 #: codes every line is one product (a cancellation nets against the customer's earlier purchases of
-#: anything), without countries every customer's country is this text, without descriptions no names.
-ABSENT_PLACEHOLDERS = {"stock_code": "(no stock code)", "description": None, "country": "(no country)"}
+#: anything); without descriptions no names, and without countries NULL, which staging spells
+#: '(unknown)' like a blank country (one spelling for both, in stg_retail__invoice_lines).
+ABSENT_PLACEHOLDERS = {"stock_code": "(no stock code)", "description": None, "country": None}
 #: Columns the readers add to the file's own (where each line came from), by their output names. The
 #: readers name them with a prefix of ours, so that a file with its own `source_name` column (a
 #: marketplace export may have one) is not mistaken for them; a file column with that prefix is refused.
