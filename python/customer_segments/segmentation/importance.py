@@ -49,11 +49,7 @@ def feature_importance_table(X: np.ndarray, segment_ids: np.ndarray, feature_nam
     total = ((X - X.mean(axis=0)) ** 2).sum(axis=0)
     between = sum(((X[segment_ids == s].mean(axis=0) - X.mean(axis=0)) ** 2) * (segment_ids == s).sum()
                   for s in segments)
-    # F divides by the within-segment variance: where it is nil (every segment constant on the feature,
-    # as with a handful of customers) F is undefined, and float noise would make it any number.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f_stat, _ = f_classif(X, segment_ids)
-    f_stat = np.where(_within_is_nil(X, segment_ids, total), np.nan, f_stat)
+    f_stat = anova_f(X, segment_ids)
     eta_squared = np.where(total > 0, between / np.where(total > 0, total, 1), 0.0)
     tree = DecisionTreeClassifier(max_depth=SURROGATE_MAX_DEPTH, random_state=random_state).fit(X, segment_ids)
     fidelity = float((tree.predict(X) == segment_ids).mean())
@@ -79,11 +75,22 @@ def feature_importance_table(X: np.ndarray, segment_ids: np.ndarray, feature_nam
     return pd.DataFrame(rows)
 
 
-def _within_is_nil(X: np.ndarray, segment_ids: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """Per feature: whether the within-segment sum of squares is nil (at float precision of the total)."""
+def anova_f(X: np.ndarray, segment_ids: np.ndarray) -> np.ndarray:
+    """scikit-learn's one-way ANOVA F per feature, NaN where it is undefined.
+
+    F divides by the within-segment variance: where that is nil (every segment constant on the
+    feature, as on a single day's recency or with a handful of customers) F is undefined, and the
+    cancellation in f_classif's sums of squares would make it any number, negative ones included
+    (-3.65e17 was seen on 5,000 real lines). So a nil within-segment sum of squares (at float
+    precision of the total), or an F that is negative or not finite, is NaN (NULL in the table).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_stat, _ = f_classif(X, segment_ids)
+    total = ((X - X.mean(axis=0)) ** 2).sum(axis=0)
     within = sum(((X[segment_ids == s] - X[segment_ids == s].mean(axis=0)) ** 2).sum(axis=0)
                  for s in np.unique(segment_ids))
-    return within <= WITHIN_TOLERANCE * np.maximum(total, 1.0)
+    nil = within <= WITHIN_TOLERANCE * np.maximum(total, 1.0)
+    return np.where(nil | ~np.isfinite(f_stat) | (f_stat < 0), np.nan, f_stat)
 
 
 #: A within-segment sum of squares at most this share of the total is float noise around zero.
@@ -108,11 +115,10 @@ def feature_importance_note(segments: pd.DataFrame) -> Note | None:
     if len(np.unique(segment_ids)) < 2:
         return Note("segment_feature_importance", "skipped", "one segment (see segment_k_selection): feature "
                                                             "importance needs 2 or more; the table is empty")
-    total = ((X - X.mean(axis=0)) ** 2).sum(axis=0)
-    nil = [feature for feature, is_nil in zip(RFM_FEATURES, _within_is_nil(X, segment_ids, total), strict=True) if is_nil]
+    nil = [feature for feature, f in zip(RFM_FEATURES, anova_f(X, segment_ids), strict=True) if np.isnan(f)]
     if nil:
         return Note("segment_feature_importance", "anova_f NULL",
-                    f"every segment is constant on {', '.join(nil)}: the ANOVA F of "
+                    f"the segments have no spread within them on {', '.join(nil)}: the ANOVA F of "
                     f"{'that feature' if len(nil) == 1 else 'those features'} is undefined (needs some spread "
                     "within a segment)")
     return None
