@@ -115,7 +115,8 @@ line_attributes as (
         spelled.description,
         spelled.description_key,
         description_names.usual_description,
-        country_names.country,
+        -- An absent country column (NULL from the reader) and a blank country are one spelling.
+        coalesce(country_names.country, '(unknown)') as country,
         coalesce(stock_code_kinds.is_non_merchandise, false) as is_non_merchandise
 
     from spelled

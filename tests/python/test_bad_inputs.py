@@ -100,8 +100,9 @@ def test_semicolon_delimiter_and_day_first_dates_via_vars(tmp_path):
         loaded = read(path, csv_delimiter=";", date_formats='["%d/%m/%Y %H:%M"]')
     assert loaded["invoiced_at"].iloc[0] == pd.Timestamp("2010-12-31 23:59")
     assert (loaded["invoice_no"].iloc[0], loaded["customer_id"].iloc[0]) == ("A-1", 7)
-    # Optional columns absent: placeholders the models can work with (one product, one country).
-    assert loaded[["stock_code", "description", "country"]].iloc[0].tolist() == ["(no stock code)", None, "(no country)"]
+    # Optional columns absent: placeholders the models can work with (one product; the country is
+    # NULL here and '(unknown)' from staging on, like a blank one).
+    assert loaded[["stock_code", "description", "country"]].iloc[0].tolist() == ["(no stock code)", None, None]
 
 
 def test_tab_delimiter_var_as_dbt_renders_it_reads_a_tab_separated_file(tmp_path):

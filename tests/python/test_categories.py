@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from customer_segments.products.categories import UNCATEGORISED, build_product_categories, normalize_description
+from customer_segments.products.categories import (
+    UNCATEGORISED,
+    build_product_categories,
+    categories_note,
+    fit_categories,
+    learnable_categories,
+    normalize_description,
+)
 
 #: Eighteen perfectly separated toy products: NMF reaches the answer but its stopping rule keeps
 #: iterating on exact zeros. The real and generated catalogues converge without warning.
@@ -81,6 +88,27 @@ def test_bad_inputs_are_refused_clearly(change, message):
         build_product_categories(prods, overrides, n_categories=3)
 
 
-def test_more_categories_than_described_products_is_refused():
+def test_fitting_more_categories_than_described_products_is_refused():
+    documents = [normalize_description(text) for text in products()["descriptions"]]
     with pytest.raises(ValueError, match="n_categories must be between 1 and 18"):
-        build_product_categories(products(), NO_OVERRIDES, n_categories=50)
+        fit_categories(documents, n_categories=50)
+
+
+def test_more_categories_than_the_descriptions_hold_are_capped_with_a_note():
+    # The table learns what the descriptions can hold rather than failing, and the note says so.
+    documents = [normalize_description(text) for text in products()["descriptions"]]
+    learnable = learnable_categories(documents, 50)
+    table = build_product_categories(products(), NO_OVERRIDES, n_categories=50)
+    assert 1 <= learnable <= 18
+    assert set(table.loc[table["category_id"] > 0, "category_id"]) <= set(range(1, learnable + 1))
+    note = categories_note(products(), 50)
+    assert (note.model, note.note) == ("product_categories", "fewer categories")
+    assert f"{learnable} categories learned instead of var n_product_categories=50" in note.detail
+    assert categories_note(products(), learnable) is None
+
+
+def test_without_descriptions_every_code_is_uncategorised_with_a_note():
+    blank = products().assign(descriptions=None)
+    table = build_product_categories(blank, NO_OVERRIDES, n_categories=3)
+    assert set(table["category_id"]) == {0} and set(table["category_name"]) == {"Uncategorised"}
+    assert categories_note(blank, 3).note == "uncategorised"

@@ -20,6 +20,7 @@ from customer_segments.prediction.first_purchase import (
     time_split,
     train_final_model,
 )
+from customer_segments.prediction.skipped import classifier_skip_reason
 
 
 def customers(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -113,8 +114,10 @@ def test_final_model_is_the_best_and_carries_version_and_features():
 
 def test_inputs_are_validated():
     features, segments = customers()
-    with pytest.raises(ValueError, match="n_folds=5"):
-        predict_segments(features.head(12), segments, cutoff="2011-08-01")
+    # Too few customers per segment for the cross-validation: skipped, an empty table and the reason.
+    assert "n_folds=5" in classifier_skip_reason(features.head(12), segments, "2011-08-01", 42, 5000)
+    skipped = predict_segments(features.head(12), segments, cutoff="2011-08-01")
+    assert skipped.empty and {"customer_id", "predicted_segment_id"} <= set(skipped.columns)
     with pytest.raises(ValueError, match="model_name must be one of"):
         train_final_model(features, segments, "random_forest")
     with pytest.raises(ValueError, match="no customer has both"):

@@ -74,9 +74,9 @@ REQUIRED_ONE_OF = (("unit_price", "line_total"),)
 ORDER_LEVEL_TIERS = {"line_total": 1}
 #: What an absent optional column reads as, so the models degrade instead of failing: without stock
 #: codes every line is one product (a cancellation nets against the customer's earlier purchases of
-#: anything), without countries every customer's country is this text, without descriptions no names.
-#: The absent invoice number, quantity and prices are derived (customer_segments.ingest.values).
-ABSENT_PLACEHOLDERS = {"stock_code": "(no stock code)", "description": None, "country": "(no country)"}
+#: anything); without descriptions no names, and without countries NULL, which staging spells
+#: '(unknown)' like a blank country (one spelling for both, in stg_retail__invoice_lines).
+ABSENT_PLACEHOLDERS = {"stock_code": "(no stock code)", "description": None, "country": None}
 #: Columns the readers add to the file's own (where each line came from), by their output names. The
 #: readers name them with a prefix of ours, so that a file with its own `source_name` column (a
 #: marketplace export may have one) is not mistaken for them; a file column with that prefix is refused.

@@ -24,6 +24,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import customer_segments
+from customer_segments.notes import empty_table
+from customer_segments.prediction.skipped import (
+    CLASSIFIER_IMPORTANCE_COLUMNS,
+    CLASSIFIER_MODEL_COLUMNS,
+    N_FOLDS,
+    classifier_skip_reason,
+    empty_predictions,
+)
 from customer_segments.segmentation.selection import sample_indices
 
 #: Basket measures: heavy-tailed, so log1p before scaling.
@@ -167,7 +175,7 @@ def predict_segments(
     features: pd.DataFrame,
     segments: pd.DataFrame,
     cutoff: str,
-    n_folds: int = 5,
+    n_folds: int = N_FOLDS,
     random_state: int = 42,
     sample_size: int = CLASSIFIER_SAMPLE_SIZE,
 ) -> pd.DataFrame:
@@ -191,6 +199,8 @@ def predict_segments(
     the model of the other folds); actual and predicted segment and one probability_segment_<id>
     column per segment.
     """
+    if classifier_skip_reason(features, segments, cutoff, random_state, sample_size, n_folds) is not None:
+        return empty_predictions(segments)
     data = training_data(features, segments)
     table, columns, x, y = data.table, data.columns, data.x, data.y
     ids = table["customer_id"].to_numpy(dtype=np.int64)
@@ -285,6 +295,8 @@ def feature_importance(
     fitted on the same train sample as :func:`predict_segments`'s time split and scored on a fixed-seed
     sample of at most ``sample_size`` test customers: the cost is n_repeats x columns predictions.
     """
+    if classifier_skip_reason(features, segments, cutoff, random_state, sample_size) is not None:
+        return empty_table(CLASSIFIER_IMPORTANCE_COLUMNS)
     data = training_data(features, segments)
     columns, x, y = data.columns, data.x, data.y
     split = time_split(data.table["first_purchase_at"], cutoff)
@@ -322,6 +334,15 @@ def select_model(evaluation: pd.DataFrame) -> str:
         raise ValueError("segment classifier evaluation holds no time-split test rows to choose a model from")
     best = overall.sort_values(["balanced_accuracy", "model_name"], ascending=[False, True], kind="stable")
     return str(best["model_name"].iloc[0])
+
+
+def classifier_model_table(features: pd.DataFrame, segments: pd.DataFrame, evaluation: pd.DataFrame,
+                           random_state: int = 42, sample_size: int = CLASSIFIER_SAMPLE_SIZE) -> pd.DataFrame:
+    """The segment_classifier_model table: the model of :func:`select_model` refitted on every customer,
+    or no row when the classifier was skipped (the evaluation holds no row; build_notes says why)."""
+    if evaluation.empty:
+        return empty_table(CLASSIFIER_MODEL_COLUMNS)
+    return train_final_model(features, segments, select_model(evaluation), random_state, sample_size)
 
 
 def train_final_model(

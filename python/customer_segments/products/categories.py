@@ -14,6 +14,8 @@ import pandas as pd
 from sklearn.decomposition import NMF
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
+from customer_segments.notes import Note
+
 #: Name of the category of codes whose descriptions hold no usable word.
 UNCATEGORISED = "Uncategorised"
 #: Words that say how a product looks or is packed, not what it is: without them NMF would group
@@ -46,6 +48,37 @@ def category_name(top_words: list[str], n_words: int = 3) -> str:
     return " / ".join(word.capitalize() for word in top_words[:n_words])
 
 
+#: A word must appear in this many codes' descriptions to be a TF-IDF term (a word of one code groups nothing).
+MIN_CODES_PER_WORD = 2
+
+
+def learnable_categories(documents: list[str], n_categories: int) -> int:
+    """How many categories NMF can learn from the documents: var n_product_categories, capped to the
+    codes with words and to the words shared by MIN_CODES_PER_WORD codes (NMF's SVD start needs
+    k <= both); 0 when no word is shared, e.g. without descriptions."""
+    codes_per_word: dict[str, int] = {}
+    for document in documents:
+        for word in set(document.split()):
+            codes_per_word[word] = codes_per_word.get(word, 0) + 1
+    shared_words = sum(count >= MIN_CODES_PER_WORD for count in codes_per_word.values())
+    return min(n_categories, sum(bool(document) for document in documents), shared_words)
+
+
+def categories_note(products: pd.DataFrame, n_categories: int) -> Note | None:
+    """The note of product_categories when fewer categories than var n_product_categories can be learned."""
+    learnable = learnable_categories([normalize_description(text) for text in products["descriptions"]], n_categories)
+    if learnable == n_categories:
+        return None
+    if learnable == 0:
+        return Note("product_categories", "uncategorised",
+                    f"no word is shared by the descriptions of {MIN_CODES_PER_WORD} stock codes (column description "
+                    "absent or blank, or too few codes): every code is 'Uncategorised' (category_id 0); learning "
+                    "categories needs descriptions")
+    return Note("product_categories", "fewer categories",
+                f"{learnable} categories learned instead of var n_product_categories={n_categories}: the "
+                "descriptions hold too few codes with words or words shared by two codes")
+
+
 def fit_categories(
     documents: list[str], n_categories: int, random_state: int = 42, n_top_words: int = 8
 ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
@@ -67,7 +100,7 @@ def fit_categories(
     non_empty = np.array([bool(doc) for doc in documents])
     if n_categories < 1 or n_categories > int(non_empty.sum()):
         raise ValueError(f"n_categories must be between 1 and {int(non_empty.sum())} (products with words), got {n_categories}")
-    vectorizer = TfidfVectorizer(token_pattern=r"[a-z]{3,}", min_df=2, sublinear_tf=True)
+    vectorizer = TfidfVectorizer(token_pattern=r"[a-z]{3,}", min_df=MIN_CODES_PER_WORD, sublinear_tf=True)
     tfidf = vectorizer.fit_transform([documents[i] for i in np.flatnonzero(non_empty)])
     nmf = NMF(n_components=n_categories, init="nndsvd", random_state=random_state, max_iter=500)
     weights = nmf.fit_transform(tfidf)
@@ -105,7 +138,8 @@ def build_product_categories(
     -------
     DataFrame sorted by stock_code with the input columns plus category_id (learned categories
     1..k by descending number of codes, then override-only categories by name, 0 = uncategorised),
-    category_name, category_top_words, category_strength and is_overridden.
+    category_name, category_top_words, category_strength and is_overridden. Fewer learned categories
+    than ``n_categories`` when the descriptions cannot hold them (:func:`learnable_categories`).
     """
     for frame, columns, what in ((products, PRODUCT_COLUMNS, "products"), (overrides, OVERRIDE_COLUMNS, "overrides")):
         missing = [c for c in columns if c not in frame.columns]
@@ -117,7 +151,12 @@ def build_product_categories(
         raise ValueError("category overrides must hold one row per stock_code")
     table = products.sort_values("stock_code", kind="stable").reset_index(drop=True)
     documents = [normalize_description(text) for text in table["descriptions"]]
-    labels, strength, top_words = fit_categories(documents, n_categories, random_state)
+    # Fewer when the descriptions cannot hold n_categories (categories_note says so); none without words.
+    n_categories = learnable_categories(documents, n_categories)
+    if n_categories:
+        labels, strength, top_words = fit_categories(documents, n_categories, random_state)
+    else:
+        labels, strength, top_words = np.full(len(documents), -1, dtype=np.int64), np.zeros(len(documents)), []
 
     # Stable ids: biggest learned category first, ties by name.
     names = [category_name(words) for words in top_words]

@@ -31,6 +31,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
+from customer_segments.notes import Note, empty_table
 from customer_segments.segmentation.features import (
     FEATURE_SETS,
     RFM_FEATURES,
@@ -265,10 +266,36 @@ def read_planted_groups(planted_groups_path: object, transactions_path: object) 
     return pd.read_parquet(path, columns=["customer_id", "planted_group"])
 
 
+#: The columns of each comparison table, for the empty table of a skipped comparison.
+_METRIC_COLUMNS = {"n_clusters": "int64", "noise_share": "float64", "silhouette": "float64",
+                   "calinski_harabasz": "float64", "davies_bouldin": "float64", "smallest_cluster_share": "float64",
+                   "cluster_sizes": "string", "silhouette_sample_size": "int64", "ari_planted_groups": "float64"}
+_STABILITY_COLUMNS = {"bootstrap_mean_ari": "float64", "bootstrap_sd_ari": "float64", "bootstrap_resamples": "int64"}
+COMPARISON_COLUMNS = {
+    "segment_algorithm_comparison": {"algorithm": "string", "parameters": "string", **_METRIC_COLUMNS,
+                                     **_STABILITY_COLUMNS, "k": "int64", "is_production": "bool", "customers": "int64"},
+    "segment_feature_set_comparison": {"feature_set": "string", "features": "string", "transform": "string", "k": "int64",
+                                       **_METRIC_COLUMNS, "top_spender_segment_share": "float64", **_STABILITY_COLUMNS,
+                                       "rank": "int64", "verdict": "string", "is_best": "bool",
+                                       "is_production": "bool", "customers": "int64"},
+}
+
+
+def comparison_note(model_name: str, k_selection: pd.DataFrame) -> Note | None:
+    """The note of a comparison skipped because the chosen k is 1: one segment leaves nothing to compare."""
+    if chosen_k(k_selection) >= 2:
+        return None
+    return Note(model_name, "skipped", "one segment (see segment_k_selection): comparing clusterings needs a "
+                                       "chosen k of 2 or more; the table is empty")
+
+
 def comparison_table(model_name: str, customers: pd.DataFrame, k_selection: pd.DataFrame,
                      settings: Mapping[str, object]) -> pd.DataFrame:
     """One comparison model's table from its refs and its parsed settings (customer_segments.settings):
-    the sizes and seeds of :class:`ComparisonSettings`, planted_groups_path and transactions_path."""
+    the sizes and seeds of :class:`ComparisonSettings`, planted_groups_path and transactions_path.
+    Empty, with a note (:func:`comparison_note`), when there is one segment."""
+    if comparison_note(model_name, k_selection) is not None:
+        return empty_table(COMPARISON_COLUMNS[model_name])
     builders = {"segment_algorithm_comparison": build_algorithm_comparison,
                 "segment_feature_set_comparison": build_feature_set_comparison}
     sizes = {field.name: settings[field.name] for field in fields(ComparisonSettings) if field.name != "k"}

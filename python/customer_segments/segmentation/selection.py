@@ -29,8 +29,9 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
+from customer_segments.notes import Note
 from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransform, eligible_customers
-from customer_segments.segmentation.stability import STABLE_ARI, bootstrap_stability
+from customer_segments.segmentation.stability import MIN_STABILITY_ROWS, STABLE_ARI, bootstrap_stability
 
 #: Candidate segments must each hold at least this share of customers.
 MIN_CLUSTER_SHARE = 0.02
@@ -197,6 +198,56 @@ def choose_k(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
                    f"below neighbour k={k} ({float(best['silhouette']):.3f}), which is taken")
 
 
+#: chosen_by of the one-segment fallback row (k = 1) of segment_k_selection.
+ONE_SEGMENT = "fallback: one segment"
+
+
+@dataclass(frozen=True)
+class KRange:
+    """The k evaluated on this data: vars k_min..k_max capped to what the customers allow.
+
+    ``k_values`` is empty when the rule cannot run at all (then every customer is one segment);
+    ``note`` says what was capped and why (None when nothing was).
+    """
+
+    k_values: range
+    note: str | None
+
+
+def k_range_for(k_min: int, k_max: int, n_points: int) -> KRange:
+    """vars k_min..k_max capped to ``n_points`` distinct customers (feature points).
+
+    Every metric of a k needs k < n_points (a silhouette needs a cluster with two points), and the
+    bootstrap stability the rule relies on needs MIN_STABILITY_ROWS points: with fewer there is no k
+    the rule can judge, and the customers are one segment.
+    """
+    if n_points < MIN_STABILITY_ROWS:
+        return KRange(range(0), f"{n_points} distinct customer(s) with a positive net spend: the k rule needs at "
+                                f"least {MIN_STABILITY_ROWS} (bootstrap stability resamples 80% of them), so "
+                                "every customer is in one segment (var n_segments is not applied)")
+    high = min(k_max, n_points - 1)
+    if high == k_max:
+        return KRange(range(k_min, k_max + 1), None)
+    low = min(k_min, high)
+    return KRange(range(low, high + 1), f"k range {k_min}..{k_max} capped to {low}..{high}: "
+                                        f"{n_points} distinct customers allow k up to {n_points - 1}")
+
+
+def one_segment_row(X: np.ndarray) -> dict[str, object]:
+    """The k = 1 row: every customer in one segment (ARI 1: one cluster is reproduced by every resample)."""
+    return {"k": 1, "inertia": float(((X - X.mean(axis=0)) ** 2).sum()) if len(X) else 0.0, "silhouette": np.nan,
+            "calinski_harabasz": np.nan, "davies_bouldin": np.nan, "smallest_cluster_share": 1.0,
+            "cluster_sizes": str(len(X)), "silhouette_sample_size": 0,
+            "bootstrap_mean_ari": 1.0, "bootstrap_sd_ari": 0.0}
+
+
+def has_candidates(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
+                   min_stability: float = STABLE_ARI) -> bool:
+    """Whether some k of a :func:`k_selection_table` passes the rule's first step."""
+    return bool(((table["smallest_cluster_share"] >= min_cluster_share)
+                 & (table["bootstrap_mean_ari"] >= min_stability)).any())
+
+
 def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, n_segments: int | None = None,
                       random_state: int = 42, silhouette_sample_size: int = 3000, stability_resamples: int = 5,
                       stability_sample_size: int = 3000,
@@ -206,14 +257,34 @@ def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, 
     Uses the production features (log RFM, standardized, clipped) of customers with monetary > 0, or of
     a fixed-seed sample of ``selection_sample_size`` of them when there are more (column ``customers``).
     ``n_segments`` is the var as customer_segments.settings parses it: None ('auto') applies
-    :func:`choose_k`, an integer in [k_min, k_max] overrides it.
+    :func:`choose_k`, an integer in [k_min, k_max] overrides it (lowered to the largest k evaluated
+    when the range was capped). The k range is capped to the customers (:func:`k_range_for`); with
+    too few customers for the rule, or no k passing its first step, the table is the one row k = 1,
+    chosen (``chosen_by`` ONE_SEGMENT, the reason in ``selection_reason`` and in build_notes).
     """
     eligible = selection_sample(eligible_customers(customers), selection_sample_size, random_state)
-    validate_k_range(k_min, k_max, len(eligible))
     X = FeatureTransform(RFM_FEATURES, "log").fit_transform(eligible)
-    table = k_selection_table(X, range(k_min, k_max + 1), random_state, silhouette_sample_size,
-                              stability_resamples=stability_resamples, stability_sample_size=stability_sample_size)
-    choice = choose_k(table, override=n_segments)
+    k_range = k_range_for(k_min, k_max, len(np.unique(X, axis=0)) if len(X) else 0)
+    if not len(k_range.k_values):
+        table = pd.DataFrame([one_segment_row(X)])
+        choice = KChoice(1, 1, ONE_SEGMENT, k_range.note)
+    else:
+        validate_k_range(k_range.k_values.start, k_range.k_values.stop - 1, len(eligible))
+        table = k_selection_table(X, k_range.k_values, random_state, silhouette_sample_size,
+                                  stability_resamples=stability_resamples, stability_sample_size=stability_sample_size)
+        override = None if n_segments is None else min(n_segments, k_range.k_values.stop - 1)
+        capped = "" if k_range.note is None else f"{k_range.note}; "
+        if override is None and not has_candidates(table):
+            table = pd.concat([pd.DataFrame([one_segment_row(X)]), table], ignore_index=True)
+            choice = KChoice(1, kneedle_elbow(table["k"].iloc[1:].to_numpy(dtype=float),
+                                              table["inertia"].iloc[1:].to_numpy(dtype=float)), ONE_SEGMENT,
+                             f"{capped}every k in {table['k'].iloc[1:].tolist()} leaves a segment under "
+                             f"{MIN_CLUSTER_SHARE:.0%} of customers or has a bootstrap ARI under {STABLE_ARI}: every "
+                             "customer is in one segment (set var n_segments to force a k)")
+        else:
+            choice = choose_k(table, override=override)
+            if capped:
+                choice = KChoice(choice.k, choice.elbow_k, choice.chosen_by, capped + choice.reason)
     return table.assign(
         is_chosen=table["k"] == choice.k,
         elbow_k=choice.elbow_k,
@@ -223,3 +294,13 @@ def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, 
         transform="log1p, standardized, clipped at +-3",
         customers=len(eligible),
     )
+
+
+def k_selection_note(k_selection: pd.DataFrame) -> Note | None:
+    """The build note of segment_k_selection: the k range capped or one segment, from the chosen row."""
+    chosen = k_selection.loc[k_selection["is_chosen"].astype(bool)].iloc[0]
+    if chosen["chosen_by"] == ONE_SEGMENT:
+        return Note("segment_k_selection", "one segment", str(chosen["selection_reason"]))
+    if str(chosen["selection_reason"]).startswith("k range "):
+        return Note("segment_k_selection", "k range capped", str(chosen["selection_reason"]).split("; ")[0])
+    return None

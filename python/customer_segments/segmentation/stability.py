@@ -8,6 +8,7 @@ the customers they share; the mean over pairs is the stability (1 = identical pa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from itertools import combinations
 
@@ -22,6 +23,11 @@ Labeler = Callable[[np.ndarray, int], np.ndarray]
 #: than Jaccard on the same partitions, so 0.8 on ARI is a demanding bar that well-separated planted
 #: segments pass and a chance split fails by far.
 STABLE_ARI = 0.8
+#: Each resample holds this share of the rows (so that resamples differ) and at least MIN_RESAMPLE_ROWS.
+RESAMPLE_SHARE = 0.8
+MIN_RESAMPLE_ROWS = 10
+#: The fewest rows a stability estimate can be made on: the smallest n with int(0.8 n) >= 10.
+MIN_STABILITY_ROWS = math.ceil(MIN_RESAMPLE_ROWS / RESAMPLE_SHARE)
 
 
 def bootstrap_stability(labeler: Labeler, X: np.ndarray, n_resamples: int = 5, sample_size: int = 3000,
@@ -39,8 +45,8 @@ def bootstrap_stability(labeler: Labeler, X: np.ndarray, n_resamples: int = 5, s
     if n_resamples < 2:
         raise ValueError(f"stability needs at least 2 resamples, got {n_resamples}")
     n = len(X)
-    size = min(sample_size, int(0.8 * n))
-    if size < 10:
+    size = min(sample_size, int(RESAMPLE_SHARE * n))
+    if size < MIN_RESAMPLE_ROWS:
         raise ValueError(f"too few customers ({n}) for a stability estimate")
     rng = np.random.default_rng(random_state)
     runs = []

@@ -3,8 +3,10 @@
 What BI users see is what the report shows: every figure is read from the published DuckDB file,
 opened read-only. Plotly's JavaScript is inlined once (no CDN, nothing fetched when the page opens;
 no map traces, which would fetch map tiles). Each section is drawn only when its tables exist (k selection,
-algorithm comparison, product categories, predictions and the forecast each need their marts), so the
-report never fails on a database built by an older version of the project.
+algorithm comparison, product categories, predictions and the forecast each need their marts) and hold
+rows (a model the build skipped writes an empty table, and the section "What this build skipped" lists
+table build_notes), so the report never fails on a database built by an older version of the project
+or on a shop too small for some models.
 
 The page and its parts are in :mod:`.page`, the sections in :mod:`.segment_sections` and
 :mod:`.model_sections`; this module orders them and writes the file.
@@ -31,6 +33,7 @@ from customer_segments.delivery.report.model_sections import (
 from customer_segments.delivery.report.page import Report, Section, render
 from customer_segments.delivery.report.segment_sections import (
     build_facts,
+    build_notes,
     country_mix,
     headline,
     rfm_distributions,
@@ -45,6 +48,7 @@ DEFAULT_OUT = Path("reports/customer_segments.html")
 SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
     build_facts,
     headline,
+    build_notes,
     segment_sizes,
     segment_profiles,
     rfm_distributions,

@@ -15,6 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
+from customer_segments.settings import sql_identifier
+
 #: One colour per segment id (1-based), colour-blind safe (Okabe-Ito), repeated past eight segments.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -34,8 +36,12 @@ class Report:
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
-        self.tables = {row[0] for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
+        names = [row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'main' order by 1").fetchall()]
+        # A table without rows is a model the build skipped (build_notes says why): its sections are
+        # left out like those of an absent table.
+        self.tables = {name for name in names
+                       if con.execute(f"select exists (select 1 from {sql_identifier(name)})").fetchall()[0][0]}
         self._charts = 0
 
     def has(self, *tables: str) -> bool:

@@ -45,6 +45,15 @@ def headline(report: Report) -> Section | None:
     return Section("Headline figures", parts=[f"<div class='cards'>{body}</div>"])
 
 
+def build_notes(report: Report) -> Section | None:
+    """What the build skipped or reduced because the data could not support it (none on a normal build)."""
+    if not report.has("build_notes"):
+        return None
+    notes = report.df("select model, note, detail from build_notes order by model, note")
+    return Section("What this build skipped", "The data could not support these parts of the build; their "
+                   "sections are left out or reduced (table build_notes).", [table_html(notes)])
+
+
 def segment_sizes(report: Report) -> Section | None:
     if not report.has("segment_profiles"):
         return None

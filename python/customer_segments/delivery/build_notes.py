@@ -1,0 +1,35 @@
+"""The build_notes table: every note of the build, from the rules that made the models skip or reduce
+(see customer_segments.notes for the design)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from customer_segments.notes import notes_table
+from customer_segments.prediction.clv import forecast_note, holdout_note
+from customer_segments.prediction.skipped import classifier_notes
+from customer_segments.products.categories import categories_note
+from customer_segments.segmentation.comparison import comparison_note
+from customer_segments.segmentation.importance import feature_importance_note
+from customer_segments.segmentation.selection import k_selection_note
+
+
+def build_notes(k_selection: pd.DataFrame, segments: pd.DataFrame, products: pd.DataFrame,
+                first_purchase_features: pd.DataFrame, purchase_summary: pd.DataFrame, classifier_cutoff: str,
+                settings: Mapping[str, object]) -> pd.DataFrame:
+    """One row per note (model, note, detail), sorted; the inputs are the refs the noted models read
+    (``classifier_cutoff``: build_dates' classifier_cutoff_date, ISO, as the classifier models read it)."""
+    return notes_table([
+        k_selection_note(k_selection),
+        comparison_note("segment_algorithm_comparison", k_selection),
+        comparison_note("segment_feature_set_comparison", k_selection),
+        feature_importance_note(segments),
+        categories_note(products, settings["n_product_categories"]),
+        *classifier_notes(first_purchase_features, segments, classifier_cutoff,
+                          settings["random_state"], settings["classifier_sample_size"]),
+        forecast_note(purchase_summary.loc[purchase_summary["period"] == "full"], settings["forecast_horizon_days"],
+                      settings["clv_horizon_days"], settings["clv_annual_discount_rate"]),
+        holdout_note(purchase_summary.loc[purchase_summary["period"] == "calibration"]),
+    ])
