@@ -2,10 +2,11 @@
 
     python -m customer_segments.ingest.inspect FILE [--vars '{...}'] [--max-lines N] [--no-staging]
 
-Reads the head of the file (at most ``--max-lines`` lines and :data:`HEAD_BYTES` bytes, so a 500 MB
-export takes as long as a small one), copies it to a temporary file of the same format and reads that
-copy with the build's own code: the ingest modules for the format, encoding, header, column mapping,
-day/month order, values and malformed CSV rows; and the project's models themselves, run by dbt on the
+Reads the head of the file (at most ``--max-lines`` lines and ``HEAD_BYTES`` bytes, so a 500 MB
+export takes as long as a small one), copies it to a temporary file of the same format
+(:mod:`customer_segments.ingest.head`) and reads that copy with the build's own code: the ingest
+modules for the format, encoding, header, column mapping (and the columns an order-level file has
+derived), day/month order, values and malformed CSV rows; and the project's models themselves, run by dbt on the
 copy (``build_settings`` to ``line_accounting``, no data tests), for what staging makes of each line.
 No rule is written here a second time: only the delimiter and the decimal separator, which the build
 does not guess but takes from vars, are guessed here, by trying each and reading with the reader.
@@ -13,15 +14,14 @@ does not guess but takes from vars, are guessed here, by trying each and reading
 Exit code 0 when the file would build with the vars printed, 1 when something needs your decision
 (which column is which, day or month first, too many lines rejected), 2 with one line when the file
 cannot be read. What holds for the head may not hold for the rest of the file: the report says how much
-it read.
+it read. A folder or glob pattern of files is inspected by the head of its first file, once the loader
+has found every file it names of one type and of the same columns.
 """
 
 from __future__ import annotations
 
 import argparse
-import codecs
 import csv
-import io
 import json
 import os
 import shlex
@@ -35,19 +35,16 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from customer_segments.ingest.columns import READER_PREFIX, SOURCE_COLUMNS, resolve_columns
+from customer_segments.ingest.columns import ABSENT_PLACEHOLDERS, READER_PREFIX, SOURCE_COLUMNS, resolve_columns
 from customer_segments.ingest.csv_files import csv_dialect, csv_rejects
 from customer_segments.ingest.dates import DAY_FIRST_FORMATS, default_date_formats
 from customer_segments.ingest.encoding import detect_encoding
 from customer_segments.ingest.errors import InputError
+from customer_segments.ingest.head import HEAD_LINES, file_lines, write_head
 from customer_segments.ingest.options import INPUT_VARS, InputOptions, input_options
-from customer_segments.ingest.read import _checked_file, _read_source, transactions_sql
-from customer_segments.settings import BY_NAME, SettingsError, parse_settings, sql_literal
+from customer_segments.ingest.read import derived_columns, file_suffix, input_files, read_source, transactions_sql
+from customer_segments.settings import BY_NAME, SettingsError, parse_settings
 
-#: Lines of the head read by default (the header besides), and the bytes it may span at most.
-HEAD_LINES = 20_000
-HEAD_BYTES = 16 << 20
-#: The input vars the inspector reads and may print (docs/input_contract.md).
 #: Delimiters tried on a CSV file, the build's default first.
 DELIMITERS = (",", ";", "\t", "|")
 #: The models that read the file and say what becomes of each line; seeds load, data tests do not run
@@ -64,14 +61,19 @@ class Report:
 
     path: str
     format: str
+    #: The files the input names (a folder or pattern may name several), and the first, whose head is read.
+    files: int = 1
+    first_file: str | None = None
     head_lines: int = 0
     whole_file: bool = True
-    #: Lines of the whole file: exact for parquet (its metadata), estimated from the size for CSV.
+    #: Lines of the whole (first) file: exact for parquet, estimated from the size for plain text.
     file_lines: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
     header: dict[str, list[str]] = field(default_factory=dict)
     mapping: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    #: Per source, the canonical columns the reader derives from the others (order-level files), and how.
+    derived: dict[str, dict[str, str]] = field(default_factory=dict)
     unmapped: dict[str, list[str]] = field(default_factory=dict)
     dates: str = ""
     date_range: tuple[str, str] | None = None
@@ -79,83 +81,6 @@ class Report:
     outcomes: list[tuple[str, int, str | None]] = field(default_factory=list)
     vars: dict[str, object] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-
-
-def write_head(path: str, suffix: str, directory: str, max_lines: int = HEAD_LINES) -> tuple[str, int, bool]:
-    """A copy of the first ``max_lines`` lines of the file in ``directory``, in its format: its path, the
-    lines copied and whether that is the whole file."""
-    head = os.path.join(directory, "head" + suffix)
-    if suffix == ".parquet":
-        with duckdb.connect() as con:
-            # Insertion order is kept, so a limit reads the first row groups only, in file order.
-            lines = con.execute("select count(*) from (select 1 from read_parquet($path) limit $n)",
-                                {"path": path, "n": max_lines + 1}).fetchall()[0][0]
-            con.execute(f"copy (select * from read_parquet($path) limit {int(max_lines)}) to {sql_literal(head)} "
-                        "(format parquet)", {"path": path})
-        return head, min(lines, max_lines), lines <= max_lines
-    if suffix == ".xlsx":
-        return _workbook_head(path, head, max_lines)
-    return _csv_head(path, head, max_lines)
-
-
-def _whole_lines(lines: list, max_lines: int, read_all: bool) -> tuple[list, bool]:
-    """The header and at most ``max_lines`` lines; the last line read is dropped when the read stopped
-    before the end of the file (it may be cut in the middle)."""
-    if read_all and len(lines) <= max_lines + 1:
-        return lines, True
-    return lines[: min(max_lines + 1, max(len(lines) - (0 if read_all else 1), 1))], False
-
-
-def _csv_head(path: str, head: str, max_lines: int) -> tuple[str, int, bool]:
-    """The header and first lines, cut at a line end; a utf-16 file is cut as text (a byte may be half
-    a character) and written back as utf-16, so the build's encoding rules see what they would see."""
-    with open(path, "rb") as handle:
-        start = handle.read(2)
-    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        with open(path, encoding="utf-16", newline="") as source:
-            text, read_all = source.read(HEAD_BYTES // 2), not source.read(1)
-        kept, whole = _whole_lines(io.StringIO(text, newline="").readlines(), max_lines, read_all)
-        with open(head, "w", encoding="utf-16", newline="") as copy:
-            copy.write("".join(kept))
-        return head, len(kept) - 1, whole
-    with open(path, "rb") as handle:
-        data, read_all = handle.read(HEAD_BYTES), not handle.read(1)
-    kept, whole = _whole_lines(data.splitlines(keepends=True), max_lines, read_all)
-    with open(head, "wb") as copy:
-        copy.write(b"".join(kept))
-    return head, len(kept) - 1, whole
-
-
-def _workbook_head(path: str, head: str, max_lines: int) -> tuple[str, int, bool]:
-    import openpyxl
-
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
-        raise InputError(f"{path}: cannot be read as xlsx: {exc}") from None
-    copy, lines, whole = openpyxl.Workbook(write_only=True), 0, True
-    for sheet in book.worksheets:
-        rows = list(sheet.iter_rows(max_row=max_lines + 2, values_only=True))
-        whole = whole and len(rows) <= max_lines + 1
-        target = copy.create_sheet(sheet.title)
-        for row in rows[: max_lines + 1]:
-            target.append(row)
-        lines += max(min(len(rows), max_lines + 1) - 1, 0)
-    book.close()
-    copy.save(head)
-    return head, lines, whole
-
-
-def _file_lines(path: str, head: str, suffix: str, head_lines: int) -> str | None:
-    """How many lines the whole file holds, as the report says it."""
-    if suffix == ".parquet":
-        with duckdb.connect() as con:
-            rows = con.execute("select sum(num_rows) from parquet_file_metadata($path)", {"path": path}).fetchall()[0][0]
-        return f"{rows:,}"
-    if suffix == ".csv" and head_lines:
-        # The header and the lines read in the head's bytes, scaled to the file's, less the header.
-        return f"about {round((head_lines + 1) * os.path.getsize(path) / os.path.getsize(head)) - 1:,}"
-    return None
 
 
 def _options(settings: dict[str, object], path: str) -> InputOptions:
@@ -177,9 +102,9 @@ def guess_delimiter(options: InputOptions) -> str:
     return best
 
 
-def _file_columns(con: duckdb.DuckDBPyConnection, options: InputOptions, suffix: str) -> dict[str, list[str]]:
+def _file_columns(con: duckdb.DuckDBPyConnection, options: InputOptions, kind: str) -> dict[str, list[str]]:
     """Each source's (file's or sheet's) column names as the reader sees them."""
-    if suffix == ".xlsx":
+    if kind == "xlsx":
         import openpyxl
 
         book = openpyxl.load_workbook(options.path, read_only=True)
@@ -188,16 +113,17 @@ def _file_columns(con: duckdb.DuckDBPyConnection, options: InputOptions, suffix:
         # An empty sheet is skipped by the reader (with a warning), so here too.
         return {f"{options.path} [{title}]": [str(v).strip() for v in header if v is not None]
                 for title, header in headers.items() if any(v is not None for v in header)}
-    source, params, _ = _read_source(con, options, suffix, [])
+    # No rejected lines: the columns do not depend on them, and the file is not scanned for them.
+    source, params, _, _ = read_source(con, options, {})
     names = [row[0] for row in con.execute(f"describe select * from {source}", params or None).fetchall()]
     return {options.path: [n for n in names if n not in {READER_PREFIX + s for s in SOURCE_COLUMNS}]}
 
 
-def _date_order(con: duckdb.DuckDBPyConnection, options: InputOptions, suffix: str) -> str:
+def _date_order(con: duckdb.DuckDBPyConnection, options: InputOptions) -> str:
     """Which date formats the reader would use (the build's own detection, on the head)."""
     if options.date_formats:
         return "as var date_formats gives: " + ", ".join(options.date_formats)
-    source, params, column_map = _read_source(con, options, suffix, [])
+    source, params, column_map, _ = read_source(con, options, {})
     types = {row[0]: row[1].upper() for row in con.execute(f"describe select * from {source}", params or None).fetchall()}
     column = resolve_columns(list(types), options.path, column_map)["invoiced_at"]
     if types[column] != "VARCHAR":
@@ -207,13 +133,14 @@ def _date_order(con: duckdb.DuckDBPyConnection, options: InputOptions, suffix: s
         "day first (%d/%m/%Y)" if formats[-len(DAY_FIRST_FORMATS):] == DAY_FIRST_FORMATS else "month first (%m/%d/%Y)")
 
 
-def _reader_view(con: duckdb.DuckDBPyConnection, options: InputOptions) -> tuple[dict[str, int], tuple | None]:
+def _reader_view(con: duckdb.DuckDBPyConnection, options: InputOptions, kind: str) -> tuple[dict[str, int], tuple | None]:
     """Malformed CSV rows by kind and the parse errors by column; the first and last date read."""
     rejects: dict[str, int] = {}
-    if options.path.lower().endswith(".csv"):
-        for kind, count in csv_rejects(con, options, csv_dialect(options)).aggregate(
-                "reject_type, count(*)").fetchall():
-            rejects[f"not valid csv ({kind})"] = count
+    if kind == "text":
+        query, query_params = csv_rejects(con, options, csv_dialect(options))
+        for reject_type, count in con.execute(f"select reject_type, count(*) from ({query}) group by 1 order by 1",
+                                              query_params).fetchall():
+            rejects[f"not valid csv ({reject_type})"] = count
     sql, params = transactions_sql(con, options)
     for column, count in con.execute(f"select split_part(parse_error, ' ', 1), count(*) from ({sql}) "
                                      "where parse_error is not null group by 1 order by 1", params or None).fetchall():
@@ -227,11 +154,12 @@ def _errors_of(con: duckdb.DuckDBPyConnection, options: InputOptions) -> int:
     return con.execute(f"select count(*) from ({sql}) where parse_error is not null", params or None).fetchall()[0][0]
 
 
-def read_head(path: str, head: str, suffix: str, settings: dict[str, object], report: Report) -> InputOptions:
-    """Fill ``report`` from the head copy with the build's readers; the options that read it best."""
+def read_head(path: str, source: str, head: str, kind: str, settings: dict[str, object], report: Report) -> InputOptions:
+    """Fill ``report`` from the head copy of ``source`` (the input ``path``, or its first file) with the
+    build's readers; the options that read it best."""
     given = {name: settings[name] for name in INPUT_VARS if name in settings}
     try:
-        return _read_head(path, head, suffix, given, report)
+        return _read_head(source, head, kind, given, report)
     finally:
         # The vars you gave and those guessed, the input vars first; a default is not repeated.
         chosen = {**given, **{name: value for name, value in settings.items() if name not in INPUT_VARS}}
@@ -239,31 +167,32 @@ def read_head(path: str, head: str, suffix: str, settings: dict[str, object], re
                                                      if name != "transactions_path" and value != BY_NAME[name].default}}
 
 
-def _read_head(path: str, head: str, suffix: str, given: dict[str, object], report: Report) -> InputOptions:
+def _read_head(path: str, head: str, kind: str, given: dict[str, object], report: Report) -> InputOptions:
     # The reader warns of absent optional columns; the report's mapping shows them as placeholders.
     with duckdb.connect() as con, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        if suffix == ".csv":
+        if kind == "text":
             report.encoding = detect_encoding(head)
             if "csv_delimiter" not in given:
                 given["csv_delimiter"] = guess_delimiter(_options(given, head))
             report.delimiter = str(given["csv_delimiter"])
         options = _options(given, head)
         report.header = {path if name == head else name.replace(head, path): columns
-                         for name, columns in _file_columns(con, options, suffix).items()}
+                         for name, columns in _file_columns(con, options, kind).items()}
         for source, columns in report.header.items():
             try:
                 report.mapping[source] = resolve_columns(columns, source, options.column_map)
             except InputError as error:
                 report.problems.append(str(error).replace(head, path))
                 continue
+            report.derived[source] = derived_columns(report.mapping[source])
             report.unmapped[source] = [c for c in columns if c not in report.mapping[source].values()]
         if report.problems:
             return options
         try:
             # Its own connection: the detection leaves a result open, on which DuckDB refuses other work.
             with duckdb.connect() as dates_con:
-                report.dates = _date_order(dates_con, options, suffix)
+                report.dates = _date_order(dates_con, options)
         except InputError as error:
             whole = "" if report.whole_file else f" (in the first {report.head_lines:,} lines; the build reads them all)"
             report.problems.append(str(error).replace(head, path) + whole)
@@ -272,7 +201,7 @@ def _read_head(path: str, head: str, suffix: str, given: dict[str, object], repo
             comma = _options({**given, "decimal_separator": ","}, head)
             if _errors_of(con, comma) < _errors_of(con, options):
                 given["decimal_separator"], options = ",", comma
-        report.reader_rejects, report.date_range = _reader_view(con, options)
+        report.reader_rejects, report.date_range = _reader_view(con, options, kind)
     return options
 
 
@@ -308,15 +237,19 @@ def inspect_file(path: str, settings: dict[str, object] | None = None, max_lines
     or SettingsError when the file cannot be read at all."""
     settings = dict(settings or {})
     parse_settings(settings)  # every var you gave checked first, with the build's one-line message
-    suffix = _checked_file(_options({}, path))
-    # dbt reads transactions_path from the project root: a relative path given elsewhere is printed whole.
-    shown = path if os.path.isabs(path) or Path.cwd().resolve() == PROJECT_DIR else os.path.abspath(path)
-    report = Report(path=shown, format=suffix.lstrip("."))
+    options = _options(settings, path)
+    files, kind = input_files(options)
+    if len(files) > 1:
+        # The loader's own check that every file has the first's columns (no file's lines are read).
+        with duckdb.connect() as con:
+            read_source(con, options, {})
+    first, suffix = files[0], file_suffix(files[0])
+    report = Report(path=_shown(path), format=suffix.lstrip("."), files=len(files), first_file=_shown(first))
     with tempfile.TemporaryDirectory(prefix="segments_inspect_") as work:
-        head, report.head_lines, report.whole_file = write_head(path, suffix, work, max_lines)
+        head, report.head_lines, report.whole_file = write_head(first, suffix, work, max_lines)
         if not report.whole_file:
-            report.file_lines = _file_lines(path, head, suffix, report.head_lines)
-        read_head(shown, head, suffix, settings, report)
+            report.file_lines = file_lines(first, head, suffix, report.head_lines)
+        read_head(report.path, report.first_file, head, kind, settings, report)
         if staging and not report.problems:
             report.outcomes = staging_outcomes(head, {**settings, **report.vars}, work)
             limit = float(settings.get("max_rejected_share", BY_NAME["max_rejected_share"].default))
@@ -325,6 +258,21 @@ def inspect_file(path: str, settings: dict[str, object] | None = None, max_lines
                 report.problems.append(f"{refused:,} of {report.head_lines:,} lines are rejected or unparseable, over "
                                        f"max_rejected_share {limit:g}: the build would stop (see the reasons above)")
     return report
+
+
+def _shown(path: str) -> str:
+    """The path as the report prints it: dbt reads transactions_path from the project root, so a relative
+    path given elsewhere is printed whole."""
+    return path if os.path.isabs(path) or Path.cwd().resolve() == PROJECT_DIR else os.path.abspath(path)
+
+
+def _mapped(canonical: str, column: str | None, derived: dict[str, str]) -> str:
+    """Where the reader finds a canonical column, as the report says it."""
+    if column:
+        return column
+    if canonical in derived:
+        return f"(derived: {derived[canonical]})"
+    return "(absent: placeholder)" if canonical in ABSENT_PLACEHOLDERS else "(absent: not needed)"
 
 
 def build_command(dbt_vars: dict[str, object]) -> str:
@@ -336,13 +284,17 @@ def format_report(report: Report) -> str:
     """The report as the command prints it."""
     read = "the whole file" if report.whole_file else (
         f"the first {report.head_lines:,}" + (f" of {report.file_lines}" if report.file_lines else "") + " lines (the head)")
-    out = [f"{report.path}: {report.format}, read {read}"]
+    if report.files == 1:
+        out = [f"{report.path}: {report.format}, read {read}"]
+    else:
+        out = [f"{report.path}: {report.files} files of the same columns, read {read} of the first, "
+               f"{report.first_file} ({report.format}); the build reads them all"]
     if report.encoding:
         out.append(f"encoding: {report.encoding}; delimiter: {report.delimiter!r}")
     for source, columns in report.header.items():
         out.append(f"header of {source}: {columns}")
         for canonical, column in report.mapping.get(source, {}).items():
-            out.append(f"  {canonical:<12} <- {column if column else '(absent: placeholder)'}")
+            out.append(f"  {canonical:<12} <- {_mapped(canonical, column, report.derived.get(source, {}))}")
         if report.unmapped.get(source):
             out.append(f"  not used: {report.unmapped[source]}")
     if report.dates:
@@ -371,7 +323,7 @@ def format_report(report: Report) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("file", help="the shop's export: parquet, csv or xlsx")
+    parser.add_argument("file", help="the shop's export: parquet, csv, tsv (or .gz), xlsx, a folder or a glob pattern")
     parser.add_argument("--vars", default="{}", help="input vars to try, as for dbt build, e.g. '{column_map: {...}}'")
     parser.add_argument("--max-lines", type=int, default=HEAD_LINES, help="lines of the head to read")
     parser.add_argument("--no-staging", action="store_true", help="skip the dbt run of the staging models")

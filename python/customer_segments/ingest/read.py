@@ -46,18 +46,23 @@ SUPPORTED_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".xlsx")
 GLOB_CHARACTERS = frozenset("*?[")
 
 
-def file_kind(path: str) -> str:
-    """'parquet', 'text' (csv or tsv, gzipped or not) or 'xlsx', by the end of the name; InputError
-    for any other."""
+def file_suffix(path: str) -> str:
+    """The one of SUPPORTED_SUFFIXES the name ends with, in lower case; InputError for any other."""
     name = path.lower()
     suffix = next((s for s in SUPPORTED_SUFFIXES if name.endswith(s)), None)
     if suffix is None:
         raise InputError(f"{path}: unsupported file type '{Path(path).suffix.lower()}'; use one of "
                          f"{', '.join(SUPPORTED_SUFFIXES)}")
-    return {".parquet": "parquet", ".xlsx": "xlsx"}.get(suffix, "text")
+    return suffix
 
 
-def _checked_file(path: str) -> str:
+def file_kind(path: str) -> str:
+    """'parquet', 'text' (csv or tsv, gzipped or not) or 'xlsx', by the end of the name; InputError
+    for any other."""
+    return {".parquet": "parquet", ".xlsx": "xlsx"}.get(file_suffix(path), "text")
+
+
+def checked_file(path: str) -> str:
     """The file's kind, once it is known to exist, hold bytes and be of a type read."""
     if not os.path.exists(path):
         raise InputError(f"{path}: transactions file not found (set the dbt var transactions_path or env SEGMENTS_DATA; "
@@ -87,7 +92,7 @@ def input_files(options: InputOptions) -> tuple[list[str], str]:
             raise InputError(f"{path}: no file matches the pattern (set the dbt var transactions_path)")
     else:
         files = [path]
-    kinds = {file: _checked_file(file) for file in files}
+    kinds = {file: checked_file(file) for file in files}
     if len(files) > 1 and (len(set(kinds.values())) > 1 or "xlsx" in kinds.values()):
         raise InputError(f"{path}: files of different types cannot be read as one input ({kinds}); "
                          "a folder or pattern may hold parquet files or csv/tsv files, and a workbook is read alone")
@@ -126,7 +131,7 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str, params: dict, path: st
     return {row[0]: row[1].upper() for row in described}
 
 
-def _read_source(
+def read_source(
     con: duckdb.DuckDBPyConnection, options: InputOptions, rejected: Mapping[str, Sequence[int]] | None
 ) -> tuple[str, dict, Mapping[str, str], str]:
     """The `from` clause over every file transactions_path names, its parameters, the column map and
@@ -169,7 +174,7 @@ def _resolved_source(
 ) -> tuple[str, dict, dict[str, str], dict[str, str | None]]:
     """The input's `from` clause and parameters, its column types, and the source column of each canonical
     column (None: absent)."""
-    source, params, column_map, kind = _read_source(con, options, rejected)
+    source, params, column_map, kind = read_source(con, options, rejected)
     types = _columns(con, source, params, options.path, kind)
     present = [c for c in types if c not in {READER_PREFIX + name for name in SOURCE_COLUMNS}]
     ours = [c for c in present if c.lower().startswith(READER_PREFIX)]
@@ -211,6 +216,15 @@ def input_facts(con: duckdb.DuckDBPyConnection, settings: Settings,
             "column_mapping": json.dumps(mapping, ensure_ascii=False, sort_keys=True), "project_version": __version__}
 
 
+def derived_columns(resolved: Mapping[str, str | None]) -> dict[str, str]:
+    """The canonical columns the file lacks that the reader derives from the others (see
+    customer_segments.ingest.values.derived_values), each with how, in words."""
+    how = {"invoice_no": "one invoice per customer and timestamp", "quantity": "1 per line (one order each)",
+           "unit_price": f"line_total / quantity from {resolved['line_total']!r}"}
+    # resolve_columns has made sure of a unit price or a line total: no unit price means a line total.
+    return {canonical: said for canonical, said in how.items() if resolved[canonical] is None}
+
+
 def transactions_sql(
     con: duckdb.DuckDBPyConnection, options: InputOptions, rejected: Mapping[str, Sequence[int]] | None = None
 ) -> tuple[str, dict]:
@@ -227,9 +241,7 @@ def transactions_sql(
     if absent:
         warnings.warn(f"{path}: optional columns {absent} absent; read as {[ABSENT_PLACEHOLDERS[c] for c in absent]}",
                       stacklevel=3)
-    derived = {"invoice_no": "one invoice per customer and timestamp", "quantity": "1 per line (one order each)",
-               "unit_price": f"line_total / quantity from {resolved['line_total']!r}"}
-    said = [f"{canonical}: {how}" for canonical, how in derived.items() if resolved[canonical] is None]
+    said = [f"{canonical}: {how}" for canonical, how in derived_columns(resolved).items()]
     if said:
         # Derived values change what is counted: the build output says so, as docs/input_contract.md does.
         warnings.warn(f"{path}: columns derived: {'; '.join(said)}", stacklevel=3)
