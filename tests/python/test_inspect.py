@@ -7,6 +7,9 @@ dbt and builds with the vars printed.
 from __future__ import annotations
 
 import datetime
+import gzip
+import json
+import re
 
 import duckdb
 import pandas as pd
@@ -114,3 +117,51 @@ def test_a_file_that_cannot_be_read_exits_2_with_one_line(tmp_path, capsys, cont
     assert main([str(path), "--no-staging"]) == 2
     captured = capsys.readouterr()
     assert message in captured.err and len(captured.err.strip().splitlines()) == 1 and not captured.out
+
+
+def _printed_vars(out: str) -> dict:
+    return json.loads(re.search(r"^  dbt build --vars '(.*)'$", out, re.M).group(1))
+
+
+def test_a_gzipped_csv_is_read_by_its_decompressed_head(tmp_path, capsys):
+    path = tmp_path / "orders.csv.gz"
+    rows = [HEADER] + [[f"5{i:04d}", "85123A", "HEART", "1", "2011-01-05 10:00", "2.55", "17850", "France"]
+                       for i in range(30)]
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(";".join(row) for row in rows) + "\n")
+    assert main([str(path), "--no-staging", "--max-lines", "10"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}: csv.gz, read the first 10 lines (the head)\n"), out
+    assert "encoding: utf-8; delimiter: ';'" in out and "customer_id  <- CustomerID" in out
+    assert _printed_vars(out) == {"transactions_path": str(path), "csv_delimiter": ";"}
+
+
+def test_a_folder_is_read_by_its_first_files_head_and_every_file_must_have_its_columns(tmp_path, capsys):
+    folder = tmp_path / "monthly"
+    folder.mkdir()
+    _csv(folder / "2011-01.csv", [HEADER, LINES[0]], delimiter=";")
+    _csv(folder / "2011-02.csv", [HEADER, LINES[1]], delimiter=";")
+    assert main([str(folder), "--no-staging"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{folder}: 2 files of the same columns, read the whole file of the first, "
+                          f"{folder / '2011-01.csv'} (csv)"), out
+    assert "day first" in out and "date range read: 2011-01-13 08:26:00 to 2011-01-13 08:26:00" in out
+    assert _printed_vars(out) == {"transactions_path": str(folder), "csv_delimiter": ";", "decimal_separator": ","}
+    # A file of other columns stops the build: the inspector says so as the build would.
+    _csv(folder / "2011-03.csv", [HEADER[:-1], LINES[0][:-1]], delimiter=";")
+    assert main([str(folder), "--no-staging"]) == 2
+    assert "files of different shapes cannot be read as one input" in capsys.readouterr().err
+
+
+def test_an_order_level_file_shows_the_columns_derived(tmp_path, capsys):
+    # CDNOW's layout: customer, yyyymmdd date, quantity, amount; no invoice numbers, no unit prices.
+    rows = [["customer_id", "date", "quantity", "amount"], ["1", "19970101", "1", "11.77"],
+            ["2", "19970112", "5", "77.00"], ["1", "19970302", "2", "20.76"]]
+    path = _csv(tmp_path / "cdnow.csv", rows)
+    assert main([path, "--no-staging"]) == 0
+    out = capsys.readouterr().out
+    assert "invoice_no   <- (derived: one invoice per customer and timestamp)" in out
+    assert "unit_price   <- (derived: line_total / quantity from 'amount')" in out
+    assert "line_total   <- amount" in out and "stock_code   <- (absent: placeholder)" in out
+    assert "date range read: 1997-01-01 00:00:00 to 1997-03-02 00:00:00" in out
+    assert _printed_vars(out) == {"transactions_path": path}
