@@ -272,7 +272,7 @@ def _mapped(canonical: str, column: str | None, derived: dict[str, str]) -> str:
         return column
     if canonical in derived:
         return f"(derived: {derived[canonical]})"
-    return "(absent: placeholder)" if canonical in ABSENT_PLACEHOLDERS else "(absent: not needed)"
+    return "(absent: placeholder)" if canonical in ABSENT_PLACEHOLDERS else "(absent: the unit price is used)"
 
 
 def build_command(dbt_vars: dict[str, object]) -> str:
