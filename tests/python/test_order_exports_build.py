@@ -1,7 +1,7 @@
 """Order-level and shop-platform exports inside real `dbt build` runs, with no var but transactions_path.
 
 Four small builds, each selecting only the models its case needs (the lines, the netting, the
-accounting and RFM; the segments too for CDNOW): a CDNOW-like order file (customer, date, quantity,
+accounting and RFM; the whole project for CDNOW): a CDNOW-like order file (customer, date, quantity,
 amount) and a Shopify-like line export build; a folder of three
 monthly CSVs (one gzipped, one holding a row that is not valid CSV) gives the same lines, invoices and
 customers as the one file they concatenate to, and accounts for each file's lines on its own.
@@ -24,10 +24,9 @@ pytestmark = pytest.mark.dbt
 CUSTOMERS = 60
 #: What these cases change: the line tables, the netting, the accounting and RFM.
 LINES_AND_RFM = ["--select", "+customer_rfm", "+line_accounting", "--indirect-selection", "cautious"]
-#: And the segments: K-means with k chosen by its rule (the product models are another matter).
-#: (The model customer_segments by its path: its bare name is also the project's, which selects everything.)
-SEGMENTS = [*LINES_AND_RFM[:3], "segment_k_selection", "path:models/marts/customer_segments.py", "segment_playbook",
-            "segment_name_overrides", *LINES_AND_RFM[3:]]
+#: The whole project: an order file with no descriptions, countries or invoice numbers builds every model
+#: and passes every data test (the product models fall back to one uncategorised category, with a note).
+EVERYTHING: list[str] = []
 UCI_HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
 
 
@@ -109,7 +108,7 @@ def builds(tmp_path_factory) -> dict[str, Build]:
     concatenated.write_text(csv_text(UCI_HEADER, months["2011-01"]) + february.split("\n", 1)[1]
                             + csv_text(UCI_HEADER, months["2011-03"]).split("\n", 1)[1])
     return {
-        "cdnow": build(work / "cdnow", cdnow, SEGMENTS),
+        "cdnow": build(work / "cdnow", cdnow, EVERYTHING),
         "shopify": build(work / "shopify", shopify, LINES_AND_RFM),
         "folder": build(work / "folder", folder, LINES_AND_RFM),
         "concatenated": build(work / "concatenated", concatenated, LINES_AND_RFM),
@@ -124,6 +123,9 @@ def test_cdnow_order_file_builds_and_net_revenue_is_the_sum_of_its_amounts(build
     assert cdnow.scalar("select count(*) from customer_rfm") == CUSTOMERS
     assert cdnow.scalar("select count(*) from customer_segments") == CUSTOMERS
     assert cdnow.scalar("select count(distinct segment_id) from customer_segments") >= 2
+    assert cdnow.query("select model, note from build_notes where model = 'product_categories'") == [
+        ("product_categories", "uncategorised")]
+    assert cdnow.scalar("select input_lines from build_info") == len(amounts)
     # One invoice per customer and day: frequency is the customer's number of order dates.
     orders = {}
     for row in csv.DictReader(cdnow.data_path.open()):
