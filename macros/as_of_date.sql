@@ -23,5 +23,12 @@
 {#- The reference date for recency and tenure: var as_of_date when set, otherwise the day after the last
     invoice date of the lines read right and plausible (model build_dates). -#}
 {% macro as_of_date() %}
-    {{- build_date('as_of_date') -}}
+    {#- A var that is set is the date itself, so that a model built alone with it sees it too (build_dates,
+        which holds the same value, may be from an earlier build). -#}
+    {%- set given = as_of_date_setting() | trim -%}
+    {%- if given -%}
+        {{ given }}
+    {%- else -%}
+        {{ build_date('as_of_date') }}
+    {%- endif -%}
 {% endmacro %}

@@ -110,7 +110,9 @@ def run_netting(compiled: dict[str, str], rows: list[tuple]) -> dict[int, tuple]
     con.register("example_lines", frame)
     casts = ", ".join(f"cast({name} as {kind}) as {name}"
                       for name, kind in (c.split(maxsplit=1) for c in STG_COLUMNS.split(", ")))
-    con.execute(f"create or replace table {CATALOG}.main.stg_retail__invoice_lines as select {casts} from example_lines")
+    # Staging's line value of a line-level file: quantity x unit price.
+    con.execute(f"create or replace table {CATALOG}.main.stg_retail__invoice_lines as select {casts}, "
+                "cast(quantity * unit_price as decimal(38, 3)) as line_value from example_lines")
     con.unregister("example_lines")
     con.execute(f"create or replace table {CATALOG}.main.int_cancellation_lines_matched as {compiled['matching']}")
     result = con.execute(
@@ -159,11 +161,11 @@ def test_a_quote_in_the_cancellation_marker_stays_inside_its_literal(compiled_sq
     con.execute(f"create table {CATALOG}.main.non_merchandise_codes (stock_code varchar, match_type varchar)")
     con.execute(
         f"create table {CATALOG}.main.base_retail__invoice_lines as select * from (values "
-        "(2, 'x''--1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), 7, 'UK', null), "
-        "(3, 'X1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), 7, 'UK', null), "
-        "(4, 'C1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), 7, 'UK', null)"
+        "(2, 'x''--1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), null::decimal(18,3), 7, 'UK', null), "
+        "(3, 'X1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), null::decimal(18,3), 7, 'UK', null), "
+        "(4, 'C1', 'A', 'MUG', -1, timestamp '2011-01-01 10:00', 2.5::decimal(18,3), null::decimal(18,3), 7, 'UK', null)"
         ") as t (source_row_id, invoice_no, stock_code, description, quantity, invoiced_at, unit_price, "
-        "customer_id, country, parse_error)"
+        "line_total, customer_id, country, parse_error)"
     )
     statuses = dict(con.execute(f"select invoice_no, line_status from ({compiled_sql['staging']})").fetchall())
     # The marker matches in any case and is shown upper-cased, as one spelling of the invoice number.

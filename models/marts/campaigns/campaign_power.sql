@@ -33,7 +33,7 @@ window_activity as (
         customer_segments.segment_id,
         customer_segments.customer_id,
         count(customer_invoices.invoice_no) > 0 as purchased_in_window,
-        coalesce(sum(customer_invoices.net_value), 0)::double as window_net_spend
+        coalesce(sum(customer_invoices.net_value), 0) as window_net_spend
 
     from customer_segments
     left join customer_invoices
@@ -52,9 +52,17 @@ segment_baselines as (
         segment_id,
         count(*) as customers,
         cast(round(count(*) * {{ share }}) as bigint) as control_customers,
-        avg(purchased_in_window::int) as baseline_repeat_rate,
-        avg(window_net_spend) as baseline_mean_spend,
-        coalesce(stddev_samp(window_net_spend), 0) as baseline_spend_sd
+        count(*) filter (where purchased_in_window) / count(*) as baseline_repeat_rate,
+        -- From exact decimal sums, so the figures do not depend on the order rows are summed in.
+        cast(sum(window_net_spend) as double) / count(*) as baseline_mean_spend,
+        case
+            when count(*) > 1
+                then sqrt(greatest(0, (
+                    cast(sum(window_net_spend * window_net_spend) as double)
+                    - cast(sum(window_net_spend) as double) ^ 2 / count(*)
+                ) / (count(*) - 1)))
+            else 0
+        end as baseline_spend_sd
 
     from window_activity
     group by segment_id
