@@ -10,6 +10,8 @@
 -- with s the control share. NULL where the baseline gives nothing to detect (p = 0 or 1, or one arm empty).
 
 {%- set share = number_var('campaign_control_share', 0, 0.5) %}
+{%- set window_days = number_var('campaign_window_days', 1, 36500, whole=true) %}
+{%- set target_lift = number_var('campaign_target_lift', 0, 10) %}
 {%- set z_sum = 1.959964 + 0.841621 %}
 
 with
@@ -40,7 +42,7 @@ window_activity as (
         on customer_segments.customer_id = customer_invoices.customer_id
         and customer_invoices.invoice_type = 'purchase'
         and customer_invoices.invoiced_at >= {{ as_of_date() }}
-            - to_days({{ number_var('campaign_window_days', 1, 36500, whole=true) }})
+            - to_days({{ window_days }})
         and customer_invoices.invoiced_at < {{ as_of_date() }}
     group by customer_segments.segment_id, customer_segments.customer_id
 
@@ -81,7 +83,7 @@ sized as (
         control_customers,
 
         ---------- baseline over the window
-        {{ number_var('campaign_window_days', 1, 36500, whole=true) }} as window_days,
+        {{ window_days }} as window_days,
         baseline_repeat_rate,
         baseline_mean_spend,
         baseline_spend_sd,
@@ -101,13 +103,13 @@ sized as (
         end as min_detectable_spend_effect,
 
         ---------- what a target lift needs
-        cast({{ number_var('campaign_target_lift', 0, 10) }} as double) as target_relative_lift,
+        cast({{ target_lift }} as double) as target_relative_lift,
         case
             when baseline_repeat_rate > 0 and baseline_repeat_rate < 1
                 then ceil(
                     {{ z_sum }} ^ 2 * baseline_repeat_rate * (1 - baseline_repeat_rate)
                     * (1 / {{ share }} + 1 / (1 - {{ share }}))
-                    / (baseline_repeat_rate * {{ number_var('campaign_target_lift', 0, 10) }}) ^ 2
+                    / (baseline_repeat_rate * {{ target_lift }}) ^ 2
                 )::bigint
         end as customers_needed_for_target_lift
 
