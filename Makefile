@@ -10,19 +10,24 @@ DUCKDB1_VERSION := 1.3.2
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo setup data build publish report exports browser lint test test-fast bench clean distclean
+.PHONY: demo demo-publish setup data build publish report exports browser lint test test-fast bench clean distclean
 
-demo: setup data publish report exports
+demo: setup data demo-publish report exports
 
 setup: $(VENV)/.installed
 
+# pip prints one line per package it collects and installs (-q would sit silent for a minute or two).
 $(VENV)/.installed: pyproject.toml requirements.lock Makefile
+	@echo "setup 1/4: virtualenv $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
-	# A DuckDB 1.x reader, kept apart, to prove BI tools' older drivers can open the file.
-	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/duckdb1 duckdb==$(DUCKDB1_VERSION)
+	@echo "setup 2/4: pip itself"
+	$(BIN)/python -m pip install --progress-bar off --upgrade pip
+	@echo "setup 3/4: the pinned packages of requirements.lock (about 1-2 minutes, ~950 MB)"
+	$(BIN)/python -m pip install --progress-bar off -c requirements.lock -e ".[test]"
+	@echo "setup 4/4: a DuckDB $(DUCKDB1_VERSION) reader in $(VENV)/duckdb1 (to prove older BI drivers open the file)"
+	$(BIN)/python -m pip install --progress-bar off --no-deps --upgrade --target $(VENV)/duckdb1 duckdb==$(DUCKDB1_VERSION)
 	touch $@
+	@echo "setup done"
 
 data: setup
 	$(BIN)/python -m synthetic_shop.generate --out data/generated
@@ -37,6 +42,11 @@ build: setup
 publish: setup
 	$(BIN)/python -m customer_segments.delivery.publish
 
+# The demo's publish leaves a published file built from another input (your own data) as it is, and says
+# so (exit 3); `make demo FORCE=1` replaces it.
+demo-publish: setup
+	$(BIN)/python -m customer_segments.delivery.publish $(if $(FORCE),,--keep-other-input)
+
 report: setup
 	$(BIN)/python -m customer_segments.delivery.report
 
@@ -47,7 +57,8 @@ exports: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "browser: installing Debian's chromium for the report's browser test (about a minute)"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	  else \
 	    echo "chromium is missing: install Debian's package (sudo apt-get install chromium); the report test needs it" >&2; exit 1; \
 	  fi; }

@@ -44,3 +44,10 @@ def describe_build(path: str) -> list[str]:
     with duckdb.connect(path, read_only=True) as con:
         facts = build_info_facts(con)
     return [] if facts is None else build_info_lines(facts)
+
+
+def input_of(path: str) -> str | None:
+    """The input file a published DuckDB file was built from (build_info.input_path); None without one."""
+    with duckdb.connect(path, read_only=True) as con:
+        facts = build_info_facts(con)
+    return None if facts is None else str(facts["input_path"])

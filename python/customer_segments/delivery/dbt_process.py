@@ -15,11 +15,14 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from customer_segments.delivery.file_replacement import PublishError, Relation
+from customer_segments.settings import BY_NAME
 
 #: dbt build options that would build, or check, only part of the project, or build somewhere else
 #: than the working file: a publish is a whole build of this project or nothing.
@@ -51,15 +54,32 @@ def refuse_partial_build(dbt_args: Sequence[str]) -> None:
                 "and test of the project is published (run plain `dbt build` with it to work on part of the project)")
 
 
+def _option_value(dbt_args: Sequence[str], option: str) -> str | None:
+    """The value of the last ``option x`` or ``option=x`` in ``dbt_args`` (None when absent)."""
+    value: str | None = None
+    for i, arg in enumerate(dbt_args):
+        if arg == option and i + 1 < len(dbt_args):
+            value = dbt_args[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def planned_input(dbt_args: Sequence[str], project_dir: Path, environ: Mapping[str, str] | None = None) -> str:
+    """The absolute input path ``dbt build`` with ``dbt_args`` will read: var transactions_path of ``--vars``
+    (YAML, as dbt reads it), else env SEGMENTS_DATA, else the var's default; relative to the project root,
+    as build_info.input_path records it."""
+    given = yaml.safe_load(_option_value(dbt_args, "--vars") or "{}")
+    path = given.get("transactions_path") if isinstance(given, dict) else None
+    if path in (None, ""):
+        path = (environ if environ is not None else os.environ).get("SEGMENTS_DATA") or BY_NAME["transactions_path"].default
+    return os.path.abspath(Path(project_dir) / str(path))
+
+
 def dbt_target_path(dbt_args: Sequence[str], project_dir: Path, environ: dict[str, str] | None = None) -> Path:
     """The directory dbt writes manifest.json and run_results.json to: ``--target-path``, env
     ``DBT_TARGET_PATH`` or ``target`` (dbt_project.yml), relative to the project directory."""
-    value: str | None = None
-    for i, arg in enumerate(dbt_args):
-        if arg == "--target-path" and i + 1 < len(dbt_args):
-            value = dbt_args[i + 1]
-        elif arg.startswith("--target-path="):
-            value = arg.split("=", 1)[1]
+    value = _option_value(dbt_args, "--target-path")
     if value is None:
         value = (environ if environ is not None else os.environ).get("DBT_TARGET_PATH", "target")
     return Path(project_dir) / value

@@ -25,12 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from customer_segments.delivery.build_info import describe_build
+from customer_segments.delivery.build_info import describe_build, input_of
 from customer_segments.delivery.dbt_process import (
     Interrupted,
     completed_relations,
     dbt_target_path,
     find_dbt,
+    planned_input,
     refuse_partial_build,
     signals_interrupt,
     start_dbt_build,
@@ -60,13 +61,30 @@ def _describe(result: Published, working: Path) -> str:
             f"({result.owner_note})\ntables: {', '.join(result.tables)}\nviews: {', '.join(result.views)}")
 
 
+#: Exit code of a publish refused under --keep-other-input: the served file was built from another input.
+OTHER_INPUT = 3
+
+
+def other_input(planned: str, published: Path) -> str | None:
+    """Why a build of input ``planned`` must not replace ``published`` under --keep-other-input: the served
+    file's build_info names another input (None when it names the same one, or there is no served file or
+    no build_info)."""
+    served = input_of(str(published)) if published.exists() else None
+    if served is None or served == planned:
+        return None
+    return (f"not built, not published: {published} was built from {served}, this build would read {planned}; "
+            "run `make demo FORCE=1` (or publish without --keep-other-input) to replace it")
+
+
 def build_and_publish(dbt_args: list[str], working: Path, published: Path, project_dir: Path,
-                      wait: bool = True) -> int:
+                      wait: bool = True, keep_other_input: bool = False) -> int:
     """Run ``dbt build`` on ``working``; publish to ``published`` only if every node ran and passed.
 
     The publish lock is held from before the build to the end, so that publishes of one file run one
     after the other. dbt runs in its own process group: SIGINT or SIGTERM is forwarded to it, dbt is
-    waited for, temporary files are removed and the exit code is 128 + the signal number. Returns
+    waited for, temporary files are removed and the exit code is 128 + the signal number. With
+    ``keep_other_input`` a served file built from another input is left as it was, before dbt runs
+    (OTHER_INPUT). Returns
     dbt's exit code, 2 for a refusal, 0 when published. dbt's output goes to this process's stdout/stderr.
     """
     working, published = Path(working).absolute(), served_file(published)
@@ -84,6 +102,10 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
         try:
             with publish_lock(published, wait):
                 served_inode = published.stat().st_ino if published.exists() else None
+                refusal = other_input(planned_input(dbt_args, project_dir), published) if keep_other_input else None
+                if refusal is not None:
+                    print(refusal, file=sys.stderr)
+                    return OTHER_INPUT
                 started = time.time()
                 if working.exists():
                     working.chmod(0o600)  # as the dbt child's umask makes a new one: readers use the served file
@@ -117,12 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-dir", type=Path, default=Path.cwd(), help="dbt project root (default: cwd)")
     parser.add_argument("--no-wait", action="store_true",
                         help="exit with a message instead of waiting when another publish of the file runs")
+    parser.add_argument("--keep-other-input", action="store_true",
+                        help="leave the published file as it is when it was built from another input "
+                             "(what `make demo` passes, so a demo never replaces a publish of your own data)")
     args, dbt_args = parser.parse_known_args(argv)
     try:
         check_environment()
         working = args.working or working_path()
         published = args.published or published_path()
-        return build_and_publish(dbt_args, working, published, args.project_dir, wait=not args.no_wait)
+        return build_and_publish(dbt_args, working, published, args.project_dir, wait=not args.no_wait,
+                                 keep_other_input=args.keep_other_input)
     except (PublishError, OSError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
