@@ -81,8 +81,9 @@ def test_report_and_exports_are_exposures(docs):
     assert "model.customer_segments.customer_segments" in depends["campaign_exports"]
 
 
-def mf_query(docs, tmp_path: Path, group_by: str) -> pd.DataFrame:
-    """`mf query` as a user runs it. mf reads <project>/target/semantic_manifest.json, so it runs from
+def mf_query(docs, tmp_path: Path, group_by: str, *extra: str, as_printed: bool = False) -> pd.DataFrame:
+    """`mf query` as a user runs it (``as_printed``: the table it prints, parsed, rather than its --csv file).
+    mf reads <project>/target/semantic_manifest.json, so it runs from
     a project directory that links to ours and holds the target/ generated above."""
     build, target = docs
     project = tmp_path / "project"
@@ -95,11 +96,20 @@ def mf_query(docs, tmp_path: Path, group_by: str) -> pd.DataFrame:
     env = {**os.environ, "SEGMENTS_PUBLISHED": str(build.db_path), "DBT_TARGET": "published", "DBT_PROJECT_DIR": str(project),
            "DBT_PROFILES_DIR": str(project), "DBT_LOG_PATH": str(tmp_path / "logs"), "DO_NOT_TRACK": "1"}
     # Offline also keeps mf's update check (a request to the package index) from leaving the machine.
-    result = subprocess.run(offline([str(MF), "query", "--metrics", METRICS, "--group-by", group_by, "--csv", str(out)]),
+    output = [] if as_printed else ["--csv", str(out)]
+    result = subprocess.run(offline([str(MF), "query", "--metrics", METRICS, "--group-by", group_by, *extra, *output]),
                             cwd=project, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0 and out.exists(), (result.stdout + result.stderr)[-4000:]
+    assert result.returncode == 0 and (as_printed or out.exists()), (result.stdout + result.stderr)[-4000:]
     assert not Path(f"{build.db_path}.wal").exists()
-    return pd.read_csv(out)
+    return printed_table(result.stdout) if as_printed else pd.read_csv(out)
+
+
+def printed_table(stdout: str) -> pd.DataFrame:
+    """The table `mf query` prints: a header line, a line of dashes, then one line per row."""
+    lines = stdout.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("----"))
+    rows = [line.split() for line in lines[rule + 1:] if line.strip()]
+    return pd.DataFrame(rows, columns=lines[rule - 1].split())
 
 
 def test_mf_query_by_segment_matches_the_marts(docs, tmp_path):
@@ -129,3 +139,21 @@ def test_mf_query_by_month_and_country_adds_up(docs, tmp_path):
     assert result["orders"].sum() == build.scalar("select sum(frequency) from customer_rfm")
     months = pd.to_datetime(result["metric_time__month"])
     assert (months.dt.day == 1).all() and months.nunique() >= 12
+
+
+#: The monthly query of docs/analysts.md, word for word after `mf query --metrics ...`.
+DOCUMENTED_MONTHLY = ("metric_time__month", "--order", "metric_time__month", "--decimals", "2")
+
+
+def test_the_documented_monthly_query_is_ordered_with_two_decimals(docs, tmp_path):
+    documented = (ROOT / "docs" / "analysts.md").read_text()
+    assert f"--metrics {METRICS} \\\n    --group-by {' '.join(DOCUMENTED_MONTHLY)}" in documented
+    build, _ = docs
+    result = mf_query(docs, tmp_path, *DOCUMENTED_MONTHLY, as_printed=True)
+    months = pd.to_datetime(result["metric_time__month"])
+    assert months.is_monotonic_increasing and months.is_unique and len(months) >= 12
+    for column in ("net_revenue", "average_order_value"):
+        # Plain decimals with two places, as the docs show them (never 1.11362e+06).
+        assert result[column].str.fullmatch(r"-?[0-9]+\.[0-9]{2}").all(), result[column].tolist()
+    total = float(build.scalar("select sum(monetary) from customer_rfm"))
+    assert result["net_revenue"].astype(float).sum() == pytest.approx(total, abs=0.01 * len(result))
