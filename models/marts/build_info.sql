@@ -52,7 +52,7 @@ select
     changed_vars.vars_not_default,
     build_input.project_version,
     -- dbt's run_started_at (UTC): differs between builds by design.
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as build_started_at
+    {{ build_started_at() }} as build_started_at
 
 from build_input
 cross join build_dates

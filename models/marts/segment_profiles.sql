@@ -1,6 +1,7 @@
 -- One row per K-means segment: size, share of customers and net revenue, R/F/M summaries, centroid,
--- name, suggested marketing actions, how the segment kept or got its id, and the purchase
--- forecast summed over its customers.
+-- name, suggested marketing actions and how the segment kept or got its id. It reads the core tables
+-- only, so a prediction model that fails or is not built leaves it (the forecast per segment is
+-- segment_purchase_forecast).
 
 with
 
@@ -13,12 +14,6 @@ customer_segments as (
 customer_rfm as (
 
     select * from {{ ref('customer_rfm') }}
-
-),
-
-customer_purchase_forecast as (
-
-    select * from {{ ref('customer_purchase_forecast') }}
 
 ),
 
@@ -39,17 +34,11 @@ segment_customers as (
         customer_rfm.recency_days,
         customer_rfm.frequency,
         customer_rfm.monetary,
-        customer_rfm.avg_order_value,
-        customer_purchase_forecast.expected_purchases,
-        customer_purchase_forecast.expected_spend,
-        customer_purchase_forecast.probability_alive,
-        customer_purchase_forecast.clv
+        customer_rfm.avg_order_value
 
     from customer_segments
     inner join customer_rfm
         on customer_segments.customer_id = customer_rfm.customer_id
-    left join customer_purchase_forecast
-        on customer_segments.customer_id = customer_purchase_forecast.customer_id
 
 ),
 
@@ -85,14 +74,7 @@ profiles as (
         avg(z_recency_days) as centroid_z_recency_days,
         avg(z_frequency) as centroid_z_frequency,
         avg(z_monetary) as centroid_z_monetary,
-        avg(distance_to_centroid) as mean_distance_to_centroid,
-
-        ---------- purchase forecast (customer_purchase_forecast), summed as decimals: exact, and the
-        ---------- same whatever order the rows arrive in
-        avg(probability_alive::decimal(18, 9)) as mean_probability_alive,
-        avg(expected_purchases::decimal(18, 6)) as mean_expected_purchases,
-        sum(expected_spend::decimal(18, 3)) as expected_spend,
-        sum(clv::decimal(18, 3)) as total_clv
+        avg(distance_to_centroid) as mean_distance_to_centroid
 
     from segment_customers
     group by segment_id
@@ -131,11 +113,7 @@ select
     mean_distance_to_centroid,
     suggested_actions,
     id_source,
-    centroid_shift,
-    mean_probability_alive,
-    mean_expected_purchases,
-    expected_spend,
-    total_clv
+    centroid_shift
 
 from shares
 order by segment_id

@@ -49,7 +49,7 @@ def test_docs_site_is_generated_offline(docs):
     _, target = docs
     assert (target / "index.html").stat().st_size > 100_000
     catalog = json.loads((target / "catalog.json").read_text())
-    assert "model.customer_segments.customer_orders" in catalog["nodes"]
+    assert "model.shop_segments.customer_orders" in catalog["nodes"]
 
 
 def test_every_mart_and_column_is_described(docs):
@@ -77,8 +77,8 @@ def test_report_and_exports_are_exposures(docs):
     _, target = docs
     exposures = json.loads((target / "manifest.json").read_text())["exposures"]
     depends = {e["name"]: set(e["depends_on"]["nodes"]) for e in exposures.values()}
-    assert "model.customer_segments.segment_profiles" in depends["segment_report"]
-    assert "model.customer_segments.customer_segments" in depends["campaign_exports"]
+    assert "model.shop_segments.segment_profiles" in depends["segment_report"]
+    assert "model.shop_segments.customer_segments" in depends["campaign_exports"]
 
 
 def mf_query(docs, tmp_path: Path, group_by: str, *extra: str, as_printed: bool = False) -> pd.DataFrame:

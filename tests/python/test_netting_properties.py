@@ -42,7 +42,7 @@ def compiled_sql(tmp_path_factory) -> dict[str, str]:
         {"transactions_path": "unused.parquet", "cancellation_marker": QUOTED_MARKER},
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    compiled = work_dir / "target" / "compiled" / "customer_segments" / "models"
+    compiled = work_dir / "target" / "compiled" / "shop_segments" / "models"
     return {
         "staging": (compiled / "staging" / "stg_retail__invoice_lines.sql").read_text(),
         "matching": (compiled / "intermediate" / "int_cancellation_lines_matched.sql").read_text(),

@@ -207,13 +207,12 @@ def test_basket_size_matters_most_to_the_classifiers(generated_build):
 
 def test_forecast_is_summarised_per_segment(generated_build):
     per_segment = frame(generated_build, """
-        -- segment_profiles sums each customer's figure rounded to 3 decimals, as here.
-        select s.segment_id, sum(f.expected_spend::decimal(18, 3)) as spend, sum(f.clv::decimal(18, 3)) as clv,
-            avg(f.probability_alive) as alive
+        select s.segment_id, sum(f.expected_spend) as spend, sum(f.clv) as clv, avg(f.probability_alive) as alive
         from customer_purchase_forecast as f inner join customer_segments as s on f.customer_id = s.customer_id
         group by s.segment_id order by s.segment_id""")
-    profiles = frame(generated_build, "select segment_id, expected_spend, total_clv, mean_probability_alive "
-                                      "from segment_profiles order by segment_id")
+    profiles = frame(generated_build, "select segment_id, total_expected_spend as expected_spend, total_clv, "
+                                      "mean_probability_alive from segment_purchase_forecast order by segment_id")
+    np.testing.assert_array_equal(profiles["segment_id"], per_segment["segment_id"])
     np.testing.assert_allclose(profiles["expected_spend"], per_segment["spend"])
     np.testing.assert_allclose(profiles["total_clv"], per_segment["clv"])
     np.testing.assert_allclose(profiles["mean_probability_alive"], per_segment["alive"])

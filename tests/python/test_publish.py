@@ -33,6 +33,9 @@ HMAC_KEY = "k3y-that-must-never-leak-" + "x" * 16
 #: A table an earlier build of a since-renamed model left in the working file.
 STALE_TABLE = "segment_summary_renamed_since"
 STALE_MARKER = "STALE-RELATION-OF-AN-EARLIER-BUILD"
+#: The names build A's segments are given in the working file's segment_id_history, so that every id
+#: that build B keeps changes its name.
+EARLIER_NAME = "Earlier name of "
 #: Products whose lines the second build's input leaves out: their names exist only in the first build.
 DROPPED_PRODUCTS = 40
 SERVED_MODE = 0o600
@@ -126,7 +129,8 @@ def served(published_build, tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def republished(generated_build, published_build, generated_data, tmp_path_factory) -> dict:
     """Build B into the working file build A (the session build) left, with a reader holding the served
-    file open, and publish; the served file was mode 0600 with its own owner.
+    file open, and publish; the served file was mode 0600 with its own owner. Build A's segments carry
+    other names in the working file's segment_id_history (EARLIER_NAME).
 
     B's input has two thirds of A's customers and none of the lines of DROPPED_PRODUCTS products, so
     those product names are A's alone; the working file also holds a table no model of the project
@@ -137,6 +141,7 @@ def republished(generated_build, published_build, generated_data, tmp_path_facto
     shutil.copyfile(generated_build.db_path, working)
     with duckdb.connect(str(working)) as con:
         con.execute(f"create table {STALE_TABLE} as select '{STALE_MARKER}' as note")
+        con.execute(f"update segment_id_history set segment_name = '{EARLIER_NAME}' || segment_name")
     served = work / "served" / "customer_segments.duckdb"
     served.parent.mkdir()
     shutil.copyfile(published_build.db_path, served)
@@ -223,6 +228,25 @@ def test_publish_output_opens_with_what_the_build_read(republished):
     assert lines[start + 3] == f"vars not at their default: transactions_path={smaller}"
     assert lines[start + 4].startswith("project version ")
     assert lines[start + 5].startswith(f"published {republished['working']} -> ")
+
+
+def test_publish_prints_each_segment_renamed_under_its_kept_id(republished):
+    result = republished["result"]
+    assert result.returncode == 0, result.stderr[-4000:]
+    with duckdb.connect(str(republished["served"]), read_only=True) as con:
+        builds = con.execute("select count(distinct build_started_at) from segment_id_history").fetchone()[0]
+        kept = con.execute("""
+            select segment_id, previous_segment_name, segment_name, centroid_shift from segment_id_history
+            where build_started_at = (select max(build_started_at) from segment_id_history)
+                and id_source like 'kept%' order by segment_id""").fetchall()
+    # Both builds of the working file are in the published history; B keeps ids of A's segments.
+    assert builds == 2 and kept
+    renamed = [line for line in result.stdout.splitlines() if " renamed under its kept id: " in line]
+    assert renamed == [f"segment {sid} renamed under its kept id: {before!r} -> {name!r} (centroid moved {shift:.3f})"
+                       for sid, before, name, shift in kept]
+    assert all(before.startswith(EARLIER_NAME) for _, before, _, _ in kept)
+    # Printed after what the build read and what was published.
+    assert result.stdout.splitlines()[-len(renamed):] == renamed
 
 
 def test_published_file_is_fresh_and_holds_only_the_current_build(republished):

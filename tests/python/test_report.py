@@ -116,8 +116,14 @@ def plotly_json(text: str) -> str:
 
 def test_core_sections_only_when_their_tables_exist(core_report):
     assert {table for tables in LATER_SECTIONS.values() for table in tables} <= set(later_tables())
-    titles = section_titles(core_report.read_text())
-    assert titles == list(CORE_SECTIONS)
+    page = core_report.read_text()
+    titles = section_titles(page)
+    assert titles == [*CORE_SECTIONS, "Left out of this report"]
+    # The sections left out are named, with the tables they lack.
+    left_out = section_bodies(page)["Left out of this report"]
+    assert "<li>Purchase forecast: segment_purchase_forecast not built</li>" in left_out
+    assert "<li>K selection: segment_k_selection not built</li>" in left_out
+    assert left_out.count("<li>") == len(LATER_SECTIONS)
 
 
 def test_later_sections_appear_with_their_tables(full_report, published_build):

@@ -14,7 +14,8 @@ hold. Two safety rules:
 
 When a campaign is set (var campaign_name, table campaign_groups), every row carries its campaign
 group, the segment files hold the treatment group only, and the control group goes to one file of its
-own, so a control customer is never in a send list.
+own, so a control customer is never in a send list. The lists need only the core tables
+(customer_segments, customer_rfm; campaign_groups when built), never a prediction model.
 
 Usage::
 
@@ -66,10 +67,13 @@ EXPORT_SQL = """
     from customer_segments
     inner join customer_rfm
         on customer_segments.customer_id = customer_rfm.customer_id
-    left join campaign_groups
+    left join {campaign_groups} as campaign_groups
         on customer_segments.customer_id = campaign_groups.customer_id
     order by customer_segments.segment_id, customer_rfm.monetary desc, customer_segments.customer_id
 """
+#: Stands in for table campaign_groups in a database built without it: no campaign, every customer sent.
+NO_CAMPAIGN_GROUPS = ("(select cast(null as bigint) as customer_id, cast(null as varchar) as campaign, "
+                      "cast(null as varchar) as campaign_group where false)")
 #: The campaign's control group: held out of every send list, kept in one file to measure the campaign by.
 CONTROL_STEM = "campaign_control_group"
 
@@ -121,7 +125,10 @@ def write_exports(db_path: Path, out_dir: Path, key: bytes | None) -> list[Path]
     """Write one CSV and one parquet per segment, README.txt and manifest.json; return the paths."""
     db_path, out_dir = Path(db_path), Path(out_dir)
     with connect_published(db_path) as con:
-        customers = con.execute(EXPORT_SQL).df()
+        tables = {name for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
+        groups = "campaign_groups" if "campaign_groups" in tables else NO_CAMPAIGN_GROUPS
+        customers = con.execute(EXPORT_SQL.format(campaign_groups=groups)).df()
     rows, statement = prepare(customers, key)
     rows.insert(1, "id_kind", "hmac-sha256 pseudonym" if key else "raw customer number")
     campaign = rows["campaign"].dropna().iloc[0] if rows["campaign"].notna().any() else None

@@ -52,6 +52,7 @@ from customer_segments.delivery.published import (
     storage_version,
     working_path,
 )
+from customer_segments.delivery.segment_history import renamed_segment_lines
 from customer_segments.settings import SettingsError, check_environment
 
 
@@ -124,8 +125,9 @@ def build_and_publish(dbt_args: list[str], working: Path, published: Path, proje
             print(f"interrupted by {signal.Signals(interrupted.signum).name}: {stopped}{published} {state}",
                   file=sys.stderr)
             return 128 + interrupted.signum
-    # What the build read comes first, so that no publish leaves its input unnamed.
-    print("\n".join([*describe_build(str(done.path)), _describe(done, working)]))
+    # What the build read comes first, so that no publish leaves its input unnamed; a segment renamed
+    # under its kept id last, one line each (table segment_id_history).
+    print("\n".join([*describe_build(str(done.path)), _describe(done, working), *renamed_segment_lines(str(done.path))]))
     return 0
 
 

@@ -38,14 +38,22 @@ class Report:
         self.con = con
         names = [row[0] for row in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main' order by 1").fetchall()]
+        self.relations = set(names)
         # A table without rows is a model the build skipped (build_notes says why): its sections are
         # left out like those of an absent table.
         self.tables = {name for name in names
                        if con.execute(f"select exists (select 1 from {sql_identifier(name)})").fetchall()[0][0]}
+        #: The tables asked for by has() and not there (absent or empty), since render last cleared it.
+        self.lacking: list[str] = []
         self._charts = 0
 
     def has(self, *tables: str) -> bool:
-        return all(table in self.tables for table in tables)
+        lacking = [table for table in tables if table not in self.tables]
+        self.lacking += [table for table in lacking if table not in self.lacking]
+        return not lacking
+
+    def why_lacking(self, table: str) -> str:
+        return f"{table} empty (skipped by the build)" if table in self.relations else f"{table} not built"
 
     def df(self, sql: str) -> pd.DataFrame:
         return self.con.execute(sql).df()
@@ -104,11 +112,31 @@ th { background: #f3f0fa; }
 """
 
 
+def left_out(report: Report, makers: Sequence[Callable[[Report], Section | None]]) -> tuple[list[Section], Section | None]:
+    """The sections whose tables exist, and one section listing those left out for want of a table
+    (a prediction model that failed or was not built, a model the build skipped), None when none was."""
+    sections, missing = [], []
+    for make in makers:
+        report.lacking = []
+        section = make(report)
+        if section is not None:
+            sections.append(section)
+        elif report.lacking:
+            missing.append(f"<li>{html.escape(make.__name__.replace('_', ' ').capitalize())}: "
+                           f"{html.escape(', '.join(report.why_lacking(t) for t in report.lacking))}</li>")
+    absent = None if not missing else Section(
+        "Left out of this report", "These sections need tables that this database does not hold or holds empty "
+        "(build_notes says why a model was skipped).", [f"<ul>{''.join(missing)}</ul>"])
+    return sections, absent
+
+
 def render(report: Report, source: str, makers: Sequence[Callable[[Report], Section | None]]) -> str:
-    """The whole page: every section whose tables exist, with Plotly's JavaScript inlined once."""
-    sections = [s for s in (make(report) for make in makers) if s is not None]
+    """The whole page: every section whose tables exist, then the list of those left out, with Plotly's
+    JavaScript inlined once."""
+    sections, absent = left_out(report, makers)
     if not sections:
         raise ValueError(f"{source}: no segmentation tables found; build and publish the project first")
+    sections += [absent] if absent is not None else []
     body = "".join(
         f"<section id='section-{i}'><h2>{html.escape(s.title)}</h2>"
         + (f"<p>{html.escape(s.intro)}</p>" if s.intro else "") + "".join(s.parts) + "</section>"

@@ -47,6 +47,8 @@ def headline(report: Report) -> Section | None:
 
 def build_notes(report: Report) -> Section | None:
     """What the build skipped or reduced because the data could not support it (none on a normal build)."""
+    if "build_notes" in report.relations and "build_notes" not in report.tables:
+        return None  # built and empty: nothing was skipped, so nothing is left out either
     if not report.has("build_notes"):
         return None
     notes = report.df("select model, note, detail from build_notes order by model, note")
