@@ -1,0 +1,109 @@
+"""Segments over time: each customer-month's RFM features mapped to this build's K-means segments.
+
+customer_segment_history gives every customer and month-end (model int_customer_months, whose
+features are computed in SQL with window sums over a month spine) the segment this build's model
+would give those features: the same fitted transform (log1p, standardized on this build's customers,
+clipped) and the same centroids as customer_segments, so a customer who moves between segments moved
+in behaviour, not because the model was refitted. Only customer-month feature rows cross into
+Python, three features each; the rest of the table stays in DuckDB.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransform, eligible_customers
+
+#: A build's transform must give back customer_segments' own standardized values to this tolerance,
+#: or the history would not use the model customer_segments used (it then refuses to be built).
+Z_TOLERANCE = 1e-9
+#: The columns of int_customer_months that the assignment reads.
+MONTH_KEY = ("customer_id", "month_end")
+
+
+def segment_centroids(segments: pd.DataFrame, features: tuple[str, ...] = RFM_FEATURES) -> tuple[np.ndarray, np.ndarray]:
+    """The segment ids, shape (k,) increasing, and their centroids, shape (k, n_features): the mean
+    standardized values (``z_<feature>`` columns of customer_segments) of each segment's customers."""
+    columns = [f"z_{feature}" for feature in features]
+    missing = [c for c in ("segment_id", *columns) if c not in segments.columns]
+    if missing:
+        raise ValueError(f"customer_segments needs columns {missing}; have {list(segments.columns)}")
+    if segments.empty:
+        raise ValueError("customer_segments is empty: there is no model to assign history to")
+    means = segments.groupby("segment_id", sort=True)[columns].mean()
+    return means.index.to_numpy(dtype=np.int64), means.to_numpy(dtype=np.float64)
+
+
+def fitted_transform(customers: pd.DataFrame, segments: pd.DataFrame,
+                     features: tuple[str, ...] = RFM_FEATURES) -> FeatureTransform:
+    """The transform customer_segments was fitted with: log1p, standardized on the build's customers
+    with monetary > 0 (customer_rfm), clipped.
+
+    Raises
+    ------
+    ValueError
+        When it does not give back customer_segments' ``z_*`` values for its own customers (the
+        segmentation's transform changed and this module was not changed with it).
+    """
+    transform = FeatureTransform(features, "log").fit(eligible_customers(customers))
+    ordered = segments.sort_values("customer_id", kind="stable")
+    expected = ordered.loc[:, [f"z_{feature}" for feature in features]].to_numpy(dtype=np.float64)
+    gap = float(np.max(np.abs(transform.transform_frame(ordered) - expected), initial=0.0))
+    if not gap <= Z_TOLERANCE:
+        raise ValueError(f"the log1p-standardize-clip transform refitted on customer_rfm differs from "
+                         f"customer_segments' z_* values by {gap:.3g} (> {Z_TOLERANCE}): the history would "
+                         f"not use this build's segmentation model")
+    return transform
+
+
+def assign_segments(rows: pd.DataFrame, transform: FeatureTransform, segment_ids: np.ndarray,
+                    centroids: np.ndarray) -> pd.DataFrame:
+    """Each row's nearest centroid (Euclidean, in the transform's standardized units; a tie goes to the
+    lower id) and the distance to it. Rows with monetary <= 0 get no segment (as customer_segments
+    leaves such customers out): segment_id and distance NULL.
+
+    Returns
+    -------
+    DataFrame of ``rows``' index and order: segment_id (Int64), distance_to_centroid (float64).
+    """
+    segmented = rows["monetary"].astype("float64").to_numpy() > 0
+    scaled = transform.transform_frame(rows.loc[segmented])
+    # (n, k) squared distances: no (n, k, features) array, so memory stays linear in the rows.
+    squared = (np.sum(scaled**2, axis=1)[:, None] - 2 * scaled @ centroids.T + np.sum(centroids**2, axis=1)[None, :])
+    nearest = np.argmin(squared, axis=1)
+    distance = np.linalg.norm(scaled - centroids[nearest], axis=1)
+    segment_id = pd.array(np.full(len(rows), pd.NA), dtype="Int64")
+    segment_id[segmented] = segment_ids[nearest]
+    distances = np.full(len(rows), np.nan)
+    distances[segmented] = distance
+    return pd.DataFrame({"segment_id": segment_id, "distance_to_centroid": distances}, index=rows.index)
+
+
+def history_segment_ids(months: pd.DataFrame, customers: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer-month of ``months`` (customer_id, month_end and the RFM features):
+    customer_id, month_end, segment_id, segment_name and distance_to_centroid under this build's model
+    (``customers``: customer_rfm, ``segments``: customer_segments)."""
+    transform = fitted_transform(customers, segments)
+    segment_ids, centroids = segment_centroids(segments)
+    assigned = assign_segments(months, transform, segment_ids, centroids)
+    names = segments.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
+    out = months.loc[:, list(MONTH_KEY)].copy()
+    out["segment_id"] = assigned["segment_id"]
+    out["segment_name"] = out["segment_id"].map(names).astype("string")
+    out["distance_to_centroid"] = assigned["distance_to_centroid"]
+    return out.reset_index(drop=True)
+
+
+def customer_segment_history(session: duckdb.DuckDBPyConnection, months: duckdb.DuckDBPyRelation,
+                             customers: pd.DataFrame, segments: pd.DataFrame) -> duckdb.DuckDBPyRelation:
+    """The customer_segment_history model: int_customer_months (``months``) with each row's segment.
+    Only the key and the three features are read into Python; the join is DuckDB's."""
+    narrow = months.project(", ".join((*MONTH_KEY, *RFM_FEATURES))).df()
+    assigned = session.from_df(history_segment_ids(narrow, customers, segments)).set_alias("assigned")
+    joined = months.set_alias("months").join(
+        assigned, "months.customer_id = assigned.customer_id and months.month_end = assigned.month_end")
+    return joined.project(
+        "months.customer_id, months.month_end, assigned.segment_id, assigned.segment_name, "
+        "assigned.distance_to_centroid, months.* exclude (customer_id, month_end)")
