@@ -159,11 +159,13 @@ def test_a_group_that_starts_buying_arrives_as_new(generated_build):
 
 @pytest.mark.dbt
 def test_inactivity_is_a_var(copy_of_build, tmp_path):
-    result = run_dbt(["run", "--select", "segment_migration", "segment_history_summary"], copy_of_build.db_path,
+    result = run_dbt(["run", "--select", "customer_segment_history+"], copy_of_build.db_path,
                      tmp_path, {"transactions_path": str(copy_of_build.data_path), "inactive_after_days": 30})
     assert result.returncode == 0, result.stdout[-3000:]
     inactive = copy_of_build.query("select month_end, count(*) from customer_segment_history "
                                    "where recency_days > 30 group by 1 order by 1")
+    assert inactive == copy_of_build.query("select month_end, count(*) from customer_segment_history "
+                                           "where state = 'inactive' group by 1 order by 1")
     assert inactive == copy_of_build.query("select month_end, customers from segment_history_summary "
                                            "where state = 'inactive' and customers > 0 order by 1")
 

@@ -1,13 +1,9 @@
 -- One row per month-end and move: how many customers went from one state at the previous month-end to
 -- another at this one, that row's share of the from-state's customers, and the net spend of the month
--- of those customers. A state is the customer's K-means segment at the month-end (customer_segment_history:
--- this build's model, so segments compare over time), or:
---   new           (from-state only) no purchase by the previous month-end;
---   inactive      the last purchase is more than var inactive_after_days before the month-end's as-of
---                 day (the day after it), whatever segment the features fall in;
---   no net spend  monetary <= 0 so far: no segment, as in customer_segments.
--- Linear in customers x months: one lag over each customer's month-ends.
-{%- set inactive_after_days = number_var('inactive_after_days', 1, 36500, whole=true) %}
+-- of those customers. A state is customer_segment_history's (the customer's K-means segment at the
+-- month-end under this build's model, so segments compare over time; 'inactive' after var
+-- inactive_after_days without a purchase; 'no net spend'), or 'new' (from-state only: no purchase by the
+-- previous month-end). Linear in customers x months: one lag over each customer's month-ends.
 
 with
 
@@ -23,12 +19,9 @@ states as (
         customer_id,
         month_end,
         net_spend_in_month,
-        case
-            when recency_days > {{ inactive_after_days }} then 'inactive'
-            when segment_id is null then 'no net spend'
-            else segment_name
-        end as state,
-        case when recency_days <= {{ inactive_after_days }} then segment_id end as state_segment_id
+        state,
+        -- The segment's id where the state is the segment.
+        case when state = segment_name then segment_id end as state_segment_id
 
     from history
 

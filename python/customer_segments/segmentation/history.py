@@ -10,6 +10,8 @@ Python, three features each; the rest of the table stays in DuckDB.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -19,6 +21,9 @@ from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransfo
 #: A build's transform must give back customer_segments' own standardized values to this tolerance,
 #: or the history would not use the model customer_segments used (it then refuses to be built).
 Z_TOLERANCE = 1e-9
+#: The states of a customer-month that are not a segment (segment_migration adds 'new').
+INACTIVE = "inactive"
+NO_NET_SPEND = "no net spend"
 #: The columns of int_customer_months that the assignment reads.
 MONTH_KEY = ("customer_id", "month_end")
 
@@ -96,14 +101,28 @@ def history_segment_ids(months: pd.DataFrame, customers: pd.DataFrame, segments:
     return out.reset_index(drop=True)
 
 
+def state_expression(inactive_after_days: int) -> str:
+    """SQL of a customer-month's state, the one home of the rule segment_migration, segment_history_summary
+    and the report read: 'inactive' when the last purchase is more than ``inactive_after_days`` before the
+    month-end's as-of day, else 'no net spend' when there is no segment (monetary <= 0), else the
+    segment's name."""
+    if isinstance(inactive_after_days, bool) or not isinstance(inactive_after_days, int) or inactive_after_days < 1:
+        raise ValueError(f"inactive_after_days must be a whole number >= 1, got {inactive_after_days!r}")
+    return (f"case when months.recency_days > {inactive_after_days} then '{INACTIVE}' "
+            f"when assigned.segment_id is null then '{NO_NET_SPEND}' else assigned.segment_name end")
+
+
 def customer_segment_history(session: duckdb.DuckDBPyConnection, months: duckdb.DuckDBPyRelation,
-                             customers: pd.DataFrame, segments: pd.DataFrame) -> duckdb.DuckDBPyRelation:
-    """The customer_segment_history model: int_customer_months (``months``) with each row's segment.
-    Only the key and the three features are read into Python; the join is DuckDB's."""
+                             customers: pd.DataFrame, segments: pd.DataFrame,
+                             settings: Mapping[str, object]) -> duckdb.DuckDBPyRelation:
+    """The customer_segment_history model: int_customer_months (``months``) with each row's segment and
+    state (var inactive_after_days in ``settings``). Only the key and the three features are read into
+    Python; the join is DuckDB's."""
     narrow = months.project(", ".join((*MONTH_KEY, *RFM_FEATURES))).df()
     assigned = session.from_df(history_segment_ids(narrow, customers, segments)).set_alias("assigned")
     joined = months.set_alias("months").join(
         assigned, "months.customer_id = assigned.customer_id and months.month_end = assigned.month_end")
     return joined.project(
         "months.customer_id, months.month_end, assigned.segment_id, assigned.segment_name, "
+        f"{state_expression(settings['inactive_after_days'])} as state, "
         "assigned.distance_to_centroid, months.* exclude (customer_id, month_end)")
