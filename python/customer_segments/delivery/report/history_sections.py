@@ -115,8 +115,17 @@ def campaign_sizing(report: Report) -> Section | None:
         inner join segment_profiles as profiles using (segment_id)
         order by power.segment_id
     """)
+    colours = report.segment_colours()
+    figure = go.Figure()
+    figure.add_trace(go.Bar(x=frame.segment_name, y=frame.baseline_repeat_rate, name="baseline repeat-purchase rate",
+                            marker_color=[colours.get(n) for n in frame.segment_name],
+                            error_y={"type": "data", "array": frame.min_detectable_rate_effect, "visible": True},
+                            hovertemplate="%{x}: %{y:.1%} ± %{error_y.array:.1%} detectable<extra></extra>"))
+    figure.update_layout(title="Baseline repeat-purchase rate per segment; the bar above it is the smallest "
+                               "effect the split detects", yaxis={"tickformat": ".0%"}, showlegend=False)
     return Section("Sizing a campaign",
                    "Per segment: the treatment and control arms of a campaign split (var campaign_control_share held "
                    "out), the baseline repeat-purchase rate and spend over the last campaign_window_days, the "
                    "smallest effect the split detects at α 0.05 and power 0.8, and the customers a target lift "
-                   "needs (table campaign_power).", [table_html(frame, float_digits=3)])
+                   "needs (table campaign_power).", [report.chart(figure, height=420),
+                                                      table_html(frame, float_digits=3)])
