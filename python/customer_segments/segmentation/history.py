@@ -74,31 +74,28 @@ def assign_segments(rows: pd.DataFrame, transform: FeatureTransform, segment_ids
     DataFrame of ``rows``' index and order: segment_id (Int64), distance_to_centroid (float64).
     """
     segmented = rows["monetary"].astype("float64").to_numpy() > 0
-    scaled = transform.transform_frame(rows.loc[segmented])
+    scaled = transform.transform_frame(rows.loc[segmented] if not segmented.all() else rows)
     # (n, k) squared distances: no (n, k, features) array, so memory stays linear in the rows.
     squared = (np.sum(scaled**2, axis=1)[:, None] - 2 * scaled @ centroids.T + np.sum(centroids**2, axis=1)[None, :])
     nearest = np.argmin(squared, axis=1)
-    distance = np.linalg.norm(scaled - centroids[nearest], axis=1)
-    segment_id = pd.array(np.full(len(rows), pd.NA), dtype="Int64")
-    segment_id[segmented] = segment_ids[nearest]
+    ids = np.zeros(len(rows), dtype=np.int64)
+    ids[segmented] = segment_ids[nearest]
     distances = np.full(len(rows), np.nan)
-    distances[segmented] = distance
-    return pd.DataFrame({"segment_id": segment_id, "distance_to_centroid": distances}, index=rows.index)
+    distances[segmented] = np.linalg.norm(scaled - centroids[nearest], axis=1)
+    return pd.DataFrame({"segment_id": pd.arrays.IntegerArray(ids, ~segmented), "distance_to_centroid": distances},
+                        index=rows.index)
 
 
 def history_segment_ids(months: pd.DataFrame, customers: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
     """One row per customer-month of ``months`` (customer_id, month_end and the RFM features):
-    customer_id, month_end, segment_id, segment_name and distance_to_centroid under this build's model
+    customer_id, month_end, segment_id and distance_to_centroid under this build's model
     (``customers``: customer_rfm, ``segments``: customer_segments)."""
     transform = fitted_transform(customers, segments)
     segment_ids, centroids = segment_centroids(segments)
     assigned = assign_segments(months, transform, segment_ids, centroids)
-    names = segments.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
-    out = months.loc[:, list(MONTH_KEY)].copy()
-    out["segment_id"] = assigned["segment_id"]
-    out["segment_name"] = out["segment_id"].map(names).astype("string")
-    out["distance_to_centroid"] = assigned["distance_to_centroid"]
-    return out.reset_index(drop=True)
+    out = months.loc[:, list(MONTH_KEY)]
+    return out.assign(segment_id=assigned["segment_id"].array,
+                      distance_to_centroid=assigned["distance_to_centroid"].to_numpy()).reset_index(drop=True)
 
 
 def state_expression(inactive_after_days: int) -> str:
@@ -109,7 +106,7 @@ def state_expression(inactive_after_days: int) -> str:
     if isinstance(inactive_after_days, bool) or not isinstance(inactive_after_days, int) or inactive_after_days < 1:
         raise ValueError(f"inactive_after_days must be a whole number >= 1, got {inactive_after_days!r}")
     return (f"case when months.recency_days > {inactive_after_days} then '{INACTIVE}' "
-            f"when assigned.segment_id is null then '{NO_NET_SPEND}' else assigned.segment_name end")
+            f"when assigned.segment_id is null then '{NO_NET_SPEND}' else names.segment_name end")
 
 
 def customer_segment_history(session: duckdb.DuckDBPyConnection, months: duckdb.DuckDBPyRelation,
@@ -120,9 +117,11 @@ def customer_segment_history(session: duckdb.DuckDBPyConnection, months: duckdb.
     Python; the join is DuckDB's."""
     narrow = months.project(", ".join((*MONTH_KEY, *RFM_FEATURES))).df()
     assigned = session.from_df(history_segment_ids(narrow, customers, segments)).set_alias("assigned")
+    names = session.from_df(segments.drop_duplicates("segment_id").loc[:, ["segment_id", "segment_name"]])
     joined = months.set_alias("months").join(
-        assigned, "months.customer_id = assigned.customer_id and months.month_end = assigned.month_end")
+        assigned, "months.customer_id = assigned.customer_id and months.month_end = assigned.month_end"
+    ).join(names.set_alias("names"), "assigned.segment_id = names.segment_id", how="left")
     return joined.project(
-        "months.customer_id, months.month_end, assigned.segment_id, assigned.segment_name, "
+        "months.customer_id, months.month_end, assigned.segment_id, names.segment_name, "
         f"{state_expression(settings['inactive_after_days'])} as state, "
         "assigned.distance_to_centroid, months.* exclude (customer_id, month_end)")
