@@ -37,7 +37,9 @@ def segment_centroids(segments: pd.DataFrame, features: tuple[str, ...] = RFM_FE
         raise ValueError(f"customer_segments needs columns {missing}; have {list(segments.columns)}")
     if segments.empty:
         raise ValueError("customer_segments is empty: there is no model to assign history to")
-    means = segments.groupby("segment_id", sort=True)[columns].mean()
+    # Sorted first: float sums in a fixed order give the same centroids whatever order the rows came in.
+    ordered = segments.sort_values("customer_id", kind="stable") if "customer_id" in segments else segments
+    means = ordered.groupby("segment_id", sort=True)[columns].mean()
     return means.index.to_numpy(dtype=np.int64), means.to_numpy(dtype=np.float64)
 
 
