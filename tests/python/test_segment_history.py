@@ -68,6 +68,14 @@ def test_rows_go_to_the_nearest_centroid_and_no_net_spend_to_none():
     assert out["segment_id"].tolist() == assigned["segment_id"].tolist()
 
 
+def test_no_segments_and_no_months_give_no_segment():
+    customers = _customers()
+    rows = customers.assign(month_end=datetime.date(2011, 1, 31))
+    out = history_segment_ids(rows, customers, _segments(customers).iloc[:0])
+    assert len(out) == len(rows) and out["segment_id"].isna().all()
+    assert history_segment_ids(rows.iloc[:0], customers, _segments(customers)).empty
+
+
 def test_a_transform_that_is_not_the_segmentation_s_is_refused():
     customers = _customers()
     segments = _segments(customers)

@@ -91,11 +91,15 @@ def assign_segments(rows: pd.DataFrame, transform: FeatureTransform, segment_ids
 def history_segment_ids(months: pd.DataFrame, customers: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
     """One row per customer-month of ``months`` (customer_id, month_end and the RFM features):
     customer_id, month_end, segment_id and distance_to_centroid under this build's model
-    (``customers``: customer_rfm, ``segments``: customer_segments)."""
+    (``customers``: customer_rfm, ``segments``: customer_segments). Without segments (no customer with
+    net spend > 0) no row has one."""
+    out = months.loc[:, list(MONTH_KEY)]
+    if segments.empty:
+        return out.assign(segment_id=pd.array([pd.NA] * len(out), dtype="Int64"),
+                          distance_to_centroid=np.full(len(out), np.nan)).reset_index(drop=True)
     transform = fitted_transform(customers, segments)
     segment_ids, centroids = segment_centroids(segments)
     assigned = assign_segments(months, transform, segment_ids, centroids)
-    out = months.loc[:, list(MONTH_KEY)]
     return out.assign(segment_id=assigned["segment_id"].array,
                       distance_to_centroid=assigned["distance_to_centroid"].to_numpy()).reset_index(drop=True)
 
