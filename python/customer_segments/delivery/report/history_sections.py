@@ -121,8 +121,8 @@ def campaign_sizing(report: Report) -> Section | None:
                             marker_color=[colours.get(n) for n in frame.segment_name],
                             error_y={"type": "data", "array": frame.min_detectable_rate_effect, "visible": True},
                             hovertemplate="%{x}: %{y:.1%} ± %{error_y.array:.1%} detectable<extra></extra>"))
-    figure.update_layout(title="Baseline repeat-purchase rate per segment; the bar above it is the smallest "
-                               "effect the split detects", yaxis={"tickformat": ".0%"}, showlegend=False)
+    figure.update_layout(title="Baseline repeat-purchase rate per segment, ± the smallest effect the split "
+                               "detects", yaxis={"tickformat": ".0%"}, showlegend=False)
     return Section("Sizing a campaign",
                    "Per segment: the treatment and control arms of a campaign split (var campaign_control_share held "
                    "out), the baseline repeat-purchase rate and spend over the last campaign_window_days, the "
