@@ -92,9 +92,7 @@ scored as (
 
     select
         *,
-        {{ quintile_score('recency_days', higher_is_better=false) }} as r_score,
-        {{ quintile_score('frequency') }} as f_score,
-        {{ quintile_score('monetary') }} as m_score
+        {{ rfm_scores() }}
 
     from features
 
@@ -103,16 +101,7 @@ scored as (
 -- The first rule (by priority) whose R and F score ranges hold the customer names their segment.
 segmented as (
 
-    select
-        scored.*,
-        scored.r_score::varchar || scored.f_score::varchar || scored.m_score::varchar as rfm_cell,
-        segment_rules.rfm_segment
-
-    from scored
-    left join segment_rules
-        on scored.r_score between segment_rules.r_score_min and segment_rules.r_score_max
-        and scored.f_score between segment_rules.f_score_min and segment_rules.f_score_max
-    qualify row_number() over (partition by scored.customer_id order by segment_rules.priority) = 1
+    {{ rfm_segment_of('scored', 'segment_rules', ['customer_id']) }}
 
 )
 

@@ -144,6 +144,9 @@ VARS: tuple[Var, ...] = (
         "the customers needed are sized for", low=0, high=10, low_open=True),
     Var("campaign_start_date", "date", "", "the campaign's first day: campaign_evaluation measures purchases from it "
         "to the as-of date; empty: no evaluation", optional=True),
+    # segments over time
+    _whole("inactive_after_days", 180, 1, 36_500, "segment_migration: a customer whose last purchase is more than "
+           "this many days before a month-end's as-of day is in state inactive rather than in their segment"),
 )
 
 #: Env vars read by profiles.yml and the Python entry points (SEGMENTS_DATA and SEGMENTS_AS_OF_DATE are

@@ -36,11 +36,12 @@ POSITION_COLUMNS = frozenset({"line_id", "source_line_number", "source_row_id"})
 #: Columns that differ between the two builds by design, by relation: build_info.build_started_at is
 #: dbt's run_started_at (when the build started, not what it read), and build_info.input_file_bytes and
 #: build_input.input_file_bytes are the size of the input file, which the shuffled copy writes
-#: differently (same lines, another file); segment_id_history is keyed by that same build start. Every
-#: other column of these tables is compared.
+#: differently (same lines, another file); segment_id_history and customer_segment_assignments are keyed by
+#: that same build start. Every other column of these tables is compared.
 BY_DESIGN_COLUMNS = {"build_info": frozenset({"build_started_at", "input_file_bytes"}),
                      "build_input": frozenset({"input_file_bytes"}),
-                     "segment_id_history": frozenset({"build_started_at"})}
+                     "segment_id_history": frozenset({"build_started_at"}),
+                     "customer_segment_assignments": frozenset({"build_started_at"})}
 #: Row order of the shuffled copy (any seed that reverses one of the planted pairs would do).
 SHUFFLE_SEED = 7
 

@@ -30,9 +30,11 @@ LATER_SECTIONS: dict[str, tuple[str, ...]] = {
     "Predicting the segment from the first purchase": ("segment_classifier_evaluation",),
     "What the first purchase tells (permutation importance)": ("segment_classifier_feature_importance",),
     "Purchase forecast": ("segment_purchase_forecast",),
+    "Segment migration": ("customer_segment_history", "segment_history_summary"),
+    "Sizing a campaign": ("campaign_power",),
 }
 #: Model folders whose tables a build of the core alone (lines to segment profiles) does not have.
-LATER_MART_FOLDERS = ("segmentation", "products", "predictions")
+LATER_MART_FOLDERS = ("segmentation", "products", "predictions", "history", "campaigns")
 
 #: After load: each Plotly chart with its traces, SVG layers and (3-D) WebGL canvases.
 CHARTS_JS = """(async () => {

@@ -8,8 +8,9 @@ rows (a model the build skipped writes an empty table, and the section "What thi
 table build_notes), so the report never fails on a database built by an older version of the project
 or on a shop too small for some models.
 
-The page and its parts are in :mod:`.page`, the sections in :mod:`.segment_sections` and
-:mod:`.model_sections`; this module orders them and writes the file.
+The page and its parts are in :mod:`.page`, the sections in :mod:`.segment_sections`,
+:mod:`.history_sections` (segments over time, campaign sizing) and :mod:`.model_sections`;
+this module orders them and writes the file.
 
 Usage::
 
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from customer_segments.delivery.published import connect_published, run_reader_cli
+from customer_segments.delivery.report.history_sections import campaign_sizing, segment_migration
 from customer_segments.delivery.report.model_sections import (
     algorithm_comparison,
     classifier_performance,
@@ -58,6 +60,8 @@ SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
     segment_drivers,
     country_mix,
     segment_purchases,
+    segment_migration,
+    campaign_sizing,
     classifier_performance,
     permutation_importance,
     purchase_forecast,
