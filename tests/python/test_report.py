@@ -30,6 +30,7 @@ LATER_SECTIONS: dict[str, tuple[str, ...]] = {
     "Predicting the segment from the first purchase": ("segment_classifier_evaluation",),
     "What the first purchase tells (permutation importance)": ("segment_classifier_feature_importance",),
     "Purchase forecast": ("segment_purchase_forecast",),
+    "Forecast backtest (model diagnostics)": ("forecast_backtest_evaluation",),
 }
 #: Model folders whose tables a build of the core alone (lines to segment profiles) does not have.
 LATER_MART_FOLDERS = ("segmentation", "products", "predictions")
@@ -150,8 +151,9 @@ def test_later_sections_appear_with_their_tables(full_report, published_build):
     for (feature,) in published_build.query("select feature from segment_classifier_feature_importance "
                                             "where importance_rank = 1"):
         assert plotly_json(feature) in bodies["What the first purchase tells (permutation importance)"]
-    for (method,) in published_build.query("select method from forecast_holdout_evaluation"):
-        assert f"<td>{method}</td>" in bodies["Purchase forecast"]
+    for method, origin in published_build.query("select method, strftime(origin_date, '%Y-%m-%d') "
+                                                "from forecast_backtest_evaluation"):
+        assert f"<td>{origin}</td><td>{method}</td>" in bodies["Forecast backtest (model diagnostics)"]
 
 
 def test_report_shows_the_published_figures(full_report, published_build):

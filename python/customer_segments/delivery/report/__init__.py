@@ -25,6 +25,7 @@ from customer_segments.delivery.published import connect_published, run_reader_c
 from customer_segments.delivery.report.model_sections import (
     algorithm_comparison,
     classifier_performance,
+    forecast_backtest,
     k_selection,
     permutation_importance,
     purchase_forecast,
@@ -61,6 +62,7 @@ SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
     classifier_performance,
     permutation_importance,
     purchase_forecast,
+    forecast_backtest,
 )
 
 
