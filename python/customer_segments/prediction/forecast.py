@@ -9,7 +9,8 @@ b -> infinity is the no-dropout model, one that runs to a, b -> 0 puts every cus
 probability at 0 or 1, and neither pins down a P(alive)) and a likelihood-ratio test rejects the no-dropout model (NBD: the
 same gamma-Poisson purchase rate, nobody leaves; the limit b -> infinity of BG/NBD) at the 5% level:
 2 (log L_BG/NBD - log L_NBD) > 5.99, the 95% point of chi-square with 2 degrees of freedom. Only then does
-probability_alive hold BG/NBD's P(alive); otherwise it is NULL and build_notes says why.
+probability_alive hold BG/NBD's P(alive), for the customers with a repeat purchase (the model makes it 1,
+by assumption, for the others: NULL there); otherwise it is NULL for everyone and build_notes says why.
 """
 
 from __future__ import annotations
@@ -156,7 +157,10 @@ def forecast_or_reason(summary: pd.DataFrame, method: str | None, horizon_days: 
             out[f"param_{name}"] = v
         gate = dropout_test(table, fits[0])
         if gate.identified:
-            out["probability_alive"] = per_distinct_row(lambda *h: bgnbd_probability_alive(fits[0], *h), x, tx, t)
+            # BG/NBD lets a customer drop out only after a repeat purchase, so P(alive) is 1 by assumption,
+            # not from the data, for a customer without one: NULL there.
+            alive = per_distinct_row(lambda *h: bgnbd_probability_alive(fits[0], *h), x, tx, t)
+            out["probability_alive"] = np.where(x.to_numpy() > 0, alive, np.nan)
         else:
             notes.append(Note("customer_purchase_forecast", "probability_alive absent",
                               f"the data does not identify dropout: {gate.detail()}; probability_alive is NULL "
