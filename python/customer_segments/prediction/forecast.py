@@ -164,7 +164,7 @@ def forecast_or_reason(summary: pd.DataFrame, method: str | None, horizon_days: 
         else:
             notes.append(Note("customer_purchase_forecast", "probability_alive absent",
                               f"the data does not identify dropout: {gate.detail()}; probability_alive is NULL "
-                              "(a P(alive) of the no-dropout model would be about 1 for everyone)"))
+                              "(such a fit gives a P(alive) of about 1 to everyone)"))
     return out.astype({k: v for k, v in FORECAST_COLUMNS.items() if k in ("method", "horizon_days")}), notes
 
 
