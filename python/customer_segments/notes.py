@@ -5,7 +5,7 @@ A model that cannot do its job on the data it got (three customers cannot be cut
 one day holds no repeat purchase to fit a forecast on) still writes its table, possibly empty, and the
 reason is a :class:`Note`. A dbt Python model returns one table, so the notes are not written by the
 models themselves: each rule that decides to skip or reduce is one function of its module returning a
-``Note`` or None (e.g. ``selection.k_selection_note``, ``clv.forecast_note``), the model calls it to
+``Note`` or None (e.g. ``selection.k_selection_note``, ``backtest.backtest_note``), the model calls it to
 decide, and the model ``build_notes`` calls the same functions on the same refs to write the notes
 down. One rule, one home, and the notes are a pure function of the build's tables (same input, same
 bytes). On a normal build ``build_notes`` is empty.

@@ -132,6 +132,8 @@ VARS: tuple[Var, ...] = (
     Var("forecast_calibration_end_date", "date", "", "purchase forecast holdout: end of the calibration; empty: "
         "the split date of the data's window (model build_dates)", optional=True),
     _whole("forecast_horizon_days", 365, 1, 36_500, "forecast horizon for expected purchases and spend, in days"),
+    _whole("forecast_backtest_origins", 3, 1, 24, "forecast origins of the backtest, evenly spaced before the as-of "
+           "date (model customer_purchase_summary)"),
     _whole("clv_horizon_days", 1095, 1, 36_500, "customer lifetime value horizon, in days"),
     Var("clv_annual_discount_rate", "number", 0.10, "annual rate CLV is discounted at (monthly)", low=0, high=1),
     # campaigns

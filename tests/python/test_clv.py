@@ -4,7 +4,6 @@ simulation), a figure published with the BG/NBD paper, and parameter recovery by
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import integrate, stats
 
@@ -15,13 +14,11 @@ from customer_segments.prediction.clv import (
     bgnbd_log_likelihood,
     bgnbd_probability_alive,
     bgnbd_unconditional_expected_purchases,
-    build_holdout_forecast,
     distinct_rows,
     fit_bgnbd,
     fit_gamma_gamma,
     gamma_gamma_expected_value,
     gamma_gamma_log_likelihood,
-    holdout_note,
     per_distinct_row,
 )
 
@@ -172,17 +169,6 @@ def test_fits_refuse_data_they_cannot_identify():
         fit_bgnbd([0, 0, 0], [0.0, 0.0, 0.0], [5.0, 6.0, 7.0])
     with pytest.raises(ValueError, match="positive mean value"):
         fit_gamma_gamma([1, 2], [10.0, -3.0])
-
-
-def test_holdout_needs_a_calibration_end_inside_the_data():
-    summary = pd.DataFrame({"customer_id": [1, 2], "repeat_purchases": [1, 0], "first_to_last_purchase_days": [3, 0],
-                            "observed_days": [10, 5], "mean_repeat_value": [20.0, None], "holdout_days": [0, 0],
-                            "holdout_purchases": [0, 0],
-                            "holdout_net_spend": [0.0, 0.0]})
-    # Skipped, not failed: an empty table with every column, and the note names the var.
-    skipped = build_holdout_forecast(summary)
-    assert skipped.empty and "predicted_purchases" in skipped.columns
-    assert "var forecast_calibration_end_date" in holdout_note(summary).detail
 
 
 def test_fits_on_distinct_rows_equal_fits_on_every_customer():

@@ -14,7 +14,9 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_recall_fscore_support
 
 from conftest import ROOT, Build, run_dbt
+from customer_segments.prediction.clv import BgNbdParams
 from customer_segments.prediction.first_purchase import CLASSIFIER_SAMPLE_SIZE, prepare_features
+from customer_segments.prediction.forecast import dropout_test
 from customer_segments.prediction.scoring import first_invoice_features, load_artifact, main
 
 pytestmark = pytest.mark.dbt
@@ -24,7 +26,7 @@ NEW_MARTS = (
     "segment_by_country", "first_purchase_features", "first_purchase_segment_predictions",
     "segment_classifier_evaluation", "segment_classifier_confusion", "segment_classifier_feature_importance",
     "segment_classifier_model", "customer_purchase_summary", "customer_purchase_forecast",
-    "customer_forecast_holdout", "forecast_holdout_evaluation",
+    "forecast_backtest_predictions", "forecast_backtest_evaluation",
 )
 #: The generator's eight product themes, by the nouns of their descriptions.
 GENERATED_THEMES = {
@@ -220,17 +222,78 @@ def test_forecast_is_summarised_per_segment(generated_build):
     assert (profiles["total_clv"] > profiles["expected_spend"]).all()
 
 
-def test_holdout_counts_match_the_lines(generated_build):
-    holdout = frame(generated_build, "select customer_id, holdout_purchases from customer_forecast_holdout")
-    actual = frame(generated_build, """
-        select customer_id, count(distinct cast(invoiced_at as date)) as days
-        from int_invoice_lines_netted
-        where line_type = 'purchase' and invoiced_at >= timestamp '2011-07-01'
-        group by customer_id""")
-    merged = holdout.merge(actual, on="customer_id", how="left").fillna({"days": 0})
-    np.testing.assert_array_equal(merged["holdout_purchases"], merged["days"])
-    evaluation = frame(generated_build, "select * from forecast_holdout_evaluation").set_index("method")
-    assert evaluation.loc["bg_nbd", "actual_purchases"] == holdout["holdout_purchases"].sum()
+def test_the_backtest_has_its_origins_methods_and_customers(generated_build):
+    dates = frame(generated_build, "select first_invoice_date, as_of_date from build_dates").iloc[0]
+    horizon = min(365, (dates["as_of_date"] - dates["first_invoice_date"]).days // (3 + 2))
+    origins = [pd.Timestamp(dates["as_of_date"]) - pd.Timedelta(days=k * horizon) for k in (1, 2, 3)]
+    evaluation = frame(generated_build, "select * from forecast_backtest_evaluation")
+    assert sorted(evaluation["origin_date"].unique()) == sorted(origins)
+    assert set(evaluation["method"]) == {"bg_nbd", "poisson_regression", "naive_past_rate", "previous_window"}
+    assert (evaluation["horizon_days"] == horizon).all() and len(evaluation) == 12
+    # Every customer who had bought before an origin is predicted there by every method, once.
+    counts = frame(generated_build, """
+        select origin_date, method, count(*) as rows, count(distinct customer_id) as customers
+        from forecast_backtest_predictions group by all""")
+    first = frame(generated_build, "select customer_id, first_purchase_at from customer_rfm")
+    for origin in origins:
+        expected = int((pd.to_datetime(first["first_purchase_at"]) < origin).sum())
+        here = counts.loc[counts["origin_date"] == origin]
+        assert (here["rows"] == expected).all() and (here["customers"] == expected).all()
+
+
+def test_backtest_actuals_match_an_independent_count_from_the_lines(generated_build):
+    origin, horizon = frame(generated_build, "select max(origin_date), any_value(horizon_days) "
+                                             "from forecast_backtest_evaluation").iloc[0]
+    end = pd.Timestamp(origin) + pd.Timedelta(days=int(horizon))
+    actual = frame(generated_build, f"""
+        select customer_id, count(distinct invoice_no) as purchases
+        from stg_retail__invoice_lines
+        where line_status = 'purchase' and invoiced_at >= timestamp '{origin}' and invoiced_at < timestamp '{end}'
+        group by customer_id""").merge(frame(generated_build, f"""
+        select customer_id, sum(net_value) as spend from int_invoice_lines_netted
+        where invoiced_at >= timestamp '{origin}' and invoiced_at < timestamp '{end}' group by customer_id"""),
+                                       on="customer_id", how="outer")
+    predictions = frame(generated_build, f"""
+        select customer_id, actual_purchases, actual_spend from forecast_backtest_predictions
+        where origin_date = timestamp '{origin}' and method = 'previous_window'""")
+    merged = predictions.merge(actual, on="customer_id", how="left").fillna({"purchases": 0, "spend": 0})
+    assert merged["actual_purchases"].sum() > 0
+    np.testing.assert_array_equal(merged["actual_purchases"], merged["purchases"])
+    np.testing.assert_allclose(merged["actual_spend"], merged["spend"].astype(float), atol=1e-6)
+    # Nobody who bought only after the origin is in it.
+    assert set(actual["customer_id"]) - set(predictions["customer_id"]) <= set(frame(generated_build, f"""
+        select customer_id from customer_rfm where first_purchase_at >= timestamp '{origin}'""")["customer_id"])
+
+
+def test_the_chosen_method_is_the_evaluations_best_by_the_rule_and_makes_the_forecast(generated_build):
+    evaluation = frame(generated_build, "select * from forecast_backtest_evaluation")
+    means = evaluation.groupby("method").agg(purchases=("purchases_mae", "mean"), spend=("spend_mae", "mean"),
+                                             origins=("origin_date", "nunique"))
+    best = means.loc[means["origins"] == means["origins"].max()].sort_values(["purchases", "spend"]).index[0]
+    assert set(evaluation.loc[evaluation["is_chosen_method"], "method"]) == {best}
+    np.testing.assert_allclose(evaluation.set_index("method")["mean_purchases_mae"].groupby(level=0).first(),
+                               means["purchases"])
+    forecast = frame(generated_build, "select * from customer_purchase_forecast")
+    assert set(forecast["method"]) == {best} and (forecast["horizon_days"] == 365).all()
+    assert (forecast["expected_purchases_p10"] <= forecast["expected_purchases"] + 1).all()
+    assert (forecast["expected_purchases"] <= forecast["expected_purchases_p90"] + 1).all()
+
+
+def test_probability_alive_is_published_only_through_the_churn_gate(generated_build):
+    forecast = frame(generated_build, "select * from customer_purchase_forecast")
+    notes = frame(generated_build, "select * from build_notes where note = 'probability_alive absent'")
+    summary = frame(generated_build, "select * from customer_purchase_summary where origin_role = 'forecast'")
+    params = BgNbdParams(*forecast.loc[0, ["param_r", "param_alpha", "param_a", "param_b"]].astype(float))
+    gate = dropout_test(summary.sort_values("customer_id"), params)
+    if gate.identified:
+        assert notes.empty
+        # Published for the customers with a repeat purchase only: BG/NBD says 1 for the others by assumption.
+        np.testing.assert_array_equal(forecast["probability_alive"].notna(), forecast["repeat_purchases"] > 0)
+    else:
+        # The generated shop's lapsed one-timers drive the fit to a, b -> 0: no P(alive), a note instead.
+        assert forecast["probability_alive"].isna().all()
+        assert notes["model"].tolist() == ["customer_purchase_forecast"]
+        assert "likelihood ratio" in notes["detail"].iloc[0]
 
 
 def first_invoice_lines(build, customer_ids: list[int], with_customer_id: bool = False) -> pd.DataFrame:

@@ -36,13 +36,26 @@ def test_classifiers_beat_the_majority_baseline_on_real_customers(real_build):
         assert scores[("hist_gradient_boosting", evaluation)] > baseline + 0.05
 
 
-def test_bg_nbd_beats_the_naive_past_rate_on_the_real_holdout(real_build):
-    evaluation = pd.DataFrame(real_build.query(
-        "select method, purchases_mae, purchases_aggregate_error from forecast_holdout_evaluation"),
-        columns=["method", "mae", "aggregate_error"]).set_index("method")
+def test_the_real_backtest_quotes_every_method_at_three_origins_and_uses_the_best(real_build):
+    evaluation = pd.DataFrame(real_build.query("""
+        select strftime(origin_date, '%Y-%m-%d') as origin, method, horizon_days, purchases_mae, spend_mae,
+            actual_purchases, mean_purchases_mae, is_chosen_method
+        from forecast_backtest_evaluation"""),
+        columns=["origin", "method", "horizon", "mae", "spend_mae", "actual", "score", "chosen"])
     print(evaluation)
-    assert evaluation.loc["bg_nbd", "mae"] < evaluation.loc["naive_past_rate", "mae"]
-    assert abs(evaluation.loc["bg_nbd", "aggregate_error"]) < abs(evaluation.loc["naive_past_rate", "aggregate_error"])
+    assert sorted(evaluation["origin"].unique()) == ["2011-05-02", "2011-07-15", "2011-09-27"]
+    assert (evaluation["horizon"] == 74).all() and len(evaluation) == 12
+    scores = evaluation.groupby("method")["score"].first()
+    assert set(evaluation.loc[evaluation["chosen"], "method"]) == {scores.idxmin()}
+    assert real_build.query("select distinct method from customer_purchase_forecast") == [(scores.idxmin(),)]
+    # The issue's finding, kept honest: on spend the naive past rate beats BG/NBD + Gamma-Gamma everywhere.
+    spend = evaluation.pivot(index="origin", columns="method", values="spend_mae")
+    assert (spend["naive_past_rate"] < spend["bg_nbd"]).all()
+    # Actual purchases at the latest origin: distinct purchase invoices of customers who had bought before it.
+    assert evaluation.loc[evaluation["origin"] == "2011-09-27", "actual"].iloc[0] == real_build.scalar("""
+        select count(distinct invoice_no) from stg_retail__invoice_lines
+        where line_status = 'purchase' and invoiced_at >= timestamp '2011-09-27' and invoiced_at < timestamp '2011-12-10'
+          and customer_id in (select customer_id from customer_rfm where first_purchase_at < timestamp '2011-09-27')""")
 
 
 def test_a_real_first_invoice_is_scored_as_the_build_saw_it(real_build):

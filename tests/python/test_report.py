@@ -32,6 +32,7 @@ LATER_SECTIONS: dict[str, tuple[str, ...]] = {
     "Purchase forecast": ("segment_purchase_forecast",),
     "Segment migration": ("customer_segment_history", "segment_history_summary"),
     "Sizing a campaign": ("campaign_power",),
+    "Forecast backtest (model diagnostics)": ("forecast_backtest_evaluation",),
 }
 #: Model folders whose tables a build of the core alone (lines to segment profiles) does not have.
 LATER_MART_FOLDERS = ("segmentation", "products", "predictions", "history", "campaigns")
@@ -116,11 +117,18 @@ def plotly_json(text: str) -> str:
     return json.dumps(text).replace("/", "\\u002f")
 
 
-def test_core_sections_only_when_their_tables_exist(core_report):
+def core_sections(build) -> list[str]:
+    """The core sections, with the build notes' section third when the build has notes (the generated
+    build has one: its forecast's churn gate withholds P(alive))."""
+    notes = build.scalar("select count(*) from build_notes")
+    return [*CORE_SECTIONS[:2], *(["What this build skipped"] if notes else []), *CORE_SECTIONS[2:]]
+
+
+def test_core_sections_only_when_their_tables_exist(core_report, published_build):
     assert {table for tables in LATER_SECTIONS.values() for table in tables} <= set(later_tables())
     page = core_report.read_text()
     titles = section_titles(page)
-    assert titles == [*CORE_SECTIONS, "Left out of this report"]
+    assert titles == [*core_sections(published_build), "Left out of this report"]
     # The sections left out are named, with the tables they lack.
     left_out = section_bodies(page)["Left out of this report"]
     assert "<li>Purchase forecast: segment_purchase_forecast not built</li>" in left_out
@@ -131,7 +139,7 @@ def test_core_sections_only_when_their_tables_exist(core_report):
 def test_later_sections_appear_with_their_tables(full_report, published_build):
     page = full_report.read_text()
     titles = section_titles(page)
-    assert set(CORE_SECTIONS) | set(LATER_SECTIONS) == set(titles) and len(titles) == len(set(titles))
+    assert set(core_sections(published_build)) | set(LATER_SECTIONS) == set(titles) and len(titles) == len(set(titles))
     bodies = section_bodies(page)
     # The page opens with what the build read: the input file first.
     assert titles[0] == "What this build read"
@@ -158,8 +166,9 @@ def test_later_sections_appear_with_their_tables(full_report, published_build):
     for (feature,) in published_build.query("select feature from segment_classifier_feature_importance "
                                             "where importance_rank = 1"):
         assert plotly_json(feature) in bodies["What the first purchase tells (permutation importance)"]
-    for (method,) in published_build.query("select method from forecast_holdout_evaluation"):
-        assert f"<td>{method}</td>" in bodies["Purchase forecast"]
+    for method, origin in published_build.query("select method, strftime(origin_date, '%Y-%m-%d') "
+                                                "from forecast_backtest_evaluation"):
+        assert f"<td>{origin}</td><td>{method}</td>" in bodies["Forecast backtest (model diagnostics)"]
 
 
 def test_report_shows_the_published_figures(full_report, published_build):

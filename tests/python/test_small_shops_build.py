@@ -181,27 +181,31 @@ def test_twenty_customers_skip_what_their_segments_cannot_support(builds):
     assert build.query("select count(*) from segment_classifier_model") == [(0,)]
 
 
-def test_two_hundred_customers_are_a_normal_build_without_notes(builds):
+def test_two_hundred_customers_are_a_normal_build_with_only_the_churn_note(builds):
     build = builds["200 customers"]
     assert build.query("select count(*) from customer_rfm")[0][0] == 200
     assert build.query("select count(*) from segment_profiles")[0][0] >= 2
     assert build.query("select count(*) from segment_algorithm_comparison")[0][0] == 5
     assert build.query("select count(*) from customer_purchase_forecast")[0][0] == 200
     assert build.query("select count(*) from segment_classifier_model")[0][0] == 1
-    assert build.notes() == {}
+    assert build.query("select count(distinct origin_date) from forecast_backtest_evaluation") == [(3,)]
+    # The one note: a year of 200 generated customers does not identify BG/NBD's dropout (the churn gate).
+    assert build.notes() == {"customer_purchase_forecast": {"probability_alive absent"}}
+    assert build.query("select count(probability_alive) from customer_purchase_forecast") == [(0,)]
 
 
 def test_a_single_day_has_one_recency_and_no_forecast(builds):
     build = builds["a single day"]
     assert build.query("select count(distinct recency_days) from customer_rfm") == [(1,)]
     notes = build.notes()
-    assert notes["customer_forecast_holdout"] == notes["customer_purchase_forecast"] == {"skipped"}
+    assert notes["forecast_backtest_predictions"] == notes["customer_purchase_forecast"] == {"skipped"}
     # Every segment is constant on recency: its ANOVA F is NULL rather than float noise.
     assert "anova_f NULL" in notes["segment_feature_importance"]
     assert build.query("select count(*) from segment_feature_importance "
                        "where feature = 'recency_days' and anova_f is not null") == [(0,)]
-    assert "var forecast_calibration_end_date" in build.query(
-        "select detail from build_notes where model = 'customer_forecast_holdout'")[0][0]
+    assert "var forecast_backtest_origins" in build.query(
+        "select detail from build_notes where model = 'forecast_backtest_predictions'")[0][0]
+    assert build.query("select count(*) from forecast_backtest_evaluation") == [(0,)]
 
 
 def test_the_report_and_exports_work_on_every_small_shop(builds, tmp_path):

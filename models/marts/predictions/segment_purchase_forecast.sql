@@ -1,5 +1,7 @@
--- One row per K-means segment: the purchase forecast of its customers (BG/NBD purchases and P(alive),
--- Gamma-Gamma spend, CLV) as means per customer and totals, in the doubles the forecast is computed in.
+-- One row per K-means segment: the purchase forecast of its customers (the backtest's chosen method's
+-- purchases and spend, CLV, and BG/NBD's P(alive) where it is published) as means per customer and
+-- totals, in the doubles the forecast is computed in. The mean P(alive) is over the customers that have
+-- one (list_avg skips NULLs): NULL when the churn gate withholds it.
 
 with
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from customer_segments.notes import notes_table
-from customer_segments.prediction.clv import forecast_note, holdout_note
+from customer_segments.prediction.backtest import backtest_note, backtest_predictions, choose_method, evaluation_metrics
+from customer_segments.prediction.forecast import forecast_or_reason
 from customer_segments.prediction.skipped import classifier_notes
 from customer_segments.products.categories import categories_note
 from customer_segments.segmentation.comparison import comparison_note
@@ -29,7 +30,16 @@ def build_notes(k_selection: pd.DataFrame, segments: pd.DataFrame, products: pd.
         categories_note(products, settings["n_product_categories"]),
         *classifier_notes(first_purchase_features, segments, classifier_cutoff,
                           settings["random_state"], settings["classifier_sample_size"]),
-        forecast_note(purchase_summary.loc[purchase_summary["period"] == "full"], settings["forecast_horizon_days"],
-                      settings["clv_horizon_days"], settings["clv_annual_discount_rate"]),
-        holdout_note(purchase_summary.loc[purchase_summary["period"] == "calibration"]),
+        *forecast_notes(purchase_summary, settings),
     ])
+
+
+def forecast_notes(summary: pd.DataFrame, settings: Mapping[str, object]) -> list:
+    """The notes of forecast_backtest_predictions and customer_purchase_forecast, from the functions that
+    build them, on the same rows of customer_purchase_summary."""
+    backtest = summary.loc[summary["origin_role"].isin(["backtest", "training"])]
+    method = choose_method(evaluation_metrics(backtest_predictions(backtest)))
+    _, notes = forecast_or_reason(summary.loc[summary["origin_role"].isin(["forecast", "backtest"])], method,
+                                  settings["forecast_horizon_days"], settings["clv_horizon_days"],
+                                  settings["clv_annual_discount_rate"])
+    return [backtest_note(backtest), *notes]

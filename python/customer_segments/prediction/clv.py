@@ -31,9 +31,6 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
-from customer_segments.notes import Note, empty_table
-from customer_segments.prediction.skipped import FORECAST_COLUMNS, HOLDOUT_COLUMNS
-
 
 @dataclass(frozen=True)
 class BgNbdParams:
@@ -253,13 +250,6 @@ def discounted_expected_spend(params: BgNbdParams, value_per_purchase, frequency
 SUMMARY_COLUMNS = ("customer_id", "repeat_purchases", "first_to_last_purchase_days", "observed_days", "mean_repeat_value")
 
 
-def _summary_arrays(summary: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
-    if missing:
-        raise ValueError(f"customer purchase summary is missing columns {missing}")
-    return summary.sort_values("customer_id", kind="stable").reset_index(drop=True)
-
-
 def _fit_both(table: pd.DataFrame) -> tuple[BgNbdParams, GammaGammaParams]:
     bgnbd = fit_bgnbd(table["repeat_purchases"], table["first_to_last_purchase_days"], table["observed_days"])
     value = table["mean_repeat_value"].astype("float64")
@@ -285,108 +275,3 @@ def fit_or_reason(table: pd.DataFrame) -> tuple[tuple[BgNbdParams, GammaGammaPar
         return None, (f"the Gamma-Gamma fit on {repeaters} repeat customers gives q = {fits[1].q:.3g} <= 1, an "
                       "infinite expected spend: needs more repeat customers with varied spend")
     return fits, None
-
-
-def _holdout_gap(table: pd.DataFrame) -> str | None:
-    if table.empty or (table["holdout_days"] <= 0).any():
-        return ("var forecast_calibration_end_date does not fall inside the data, after some customers' first "
-                "purchase and before the as-of date: the holdout needs purchases on both sides of it")
-    return None
-
-
-def forecast_note(summary: pd.DataFrame, horizon_days: float, clv_horizon_days: float,
-                  annual_discount_rate: float) -> Note | None:
-    """The note of customer_purchase_forecast (its 'full' period summary) when the forecast is skipped."""
-    _, reason = purchase_forecast_or_reason(summary, horizon_days, clv_horizon_days, annual_discount_rate)
-    return None if reason is None else Note("customer_purchase_forecast", "skipped", f"{reason}; the table is empty")
-
-
-def holdout_note(summary: pd.DataFrame) -> Note | None:
-    """The note of customer_forecast_holdout (its 'calibration' period summary) when it is skipped."""
-    _, reason = holdout_forecast_or_reason(summary)
-    return None if reason is None else Note("customer_forecast_holdout", "skipped", f"{reason}; the table is empty")
-
-
-def _non_finite_reason(out: pd.DataFrame, columns: list[str]) -> str | None:
-    # On a handful of customers the likelihood can run off to extreme parameters whose predictions
-    # overflow: a forecast with NaN in it is no forecast.
-    bad = [c for c in columns if not np.isfinite(out[c].to_numpy(dtype="float64")).all()]
-    if not bad:
-        return None
-    return (f"the fit on {len(out)} customers gives extreme parameters whose {', '.join(bad)} are not finite: "
-            "needs more customers with repeat purchases")
-
-
-def build_purchase_forecast(summary: pd.DataFrame, horizon_days: float, clv_horizon_days: float,
-                            annual_discount_rate: float) -> pd.DataFrame:
-    """The customer_purchase_forecast table: one row per customer of the summary, or none when the data
-    cannot support the forecast (:func:`purchase_forecast_or_reason`; build_notes says why)."""
-    table, _ = purchase_forecast_or_reason(summary, horizon_days, clv_horizon_days, annual_discount_rate)
-    return empty_table(FORECAST_COLUMNS) if table is None else table
-
-
-def purchase_forecast_or_reason(summary: pd.DataFrame, horizon_days: float, clv_horizon_days: float,
-                                annual_discount_rate: float) -> tuple[pd.DataFrame | None, str | None]:
-    """The forecast table, or None and why the summary cannot support it.
-
-    Fits BG/NBD on every customer and Gamma-Gamma on those with repeat purchases of positive mean net
-    value, then predicts purchases, spend and a discounted CLV. The fitted parameters are repeated on
-    every row so the table says which model produced it.
-    """
-    table = _summary_arrays(summary)
-    fits, reason = fit_or_reason(table)
-    if fits is None:
-        return None, reason
-    bgnbd, gamma_gamma = fits
-    x, tx, t = table["repeat_purchases"], table["first_to_last_purchase_days"], table["observed_days"]
-    value = gamma_gamma_expected_value(gamma_gamma, x, table["mean_repeat_value"].astype("float64").fillna(0))
-    purchases = per_distinct_row(lambda *h: bgnbd_expected_purchases(bgnbd, horizon_days, *h), x, tx, t)
-    out = table.loc[:, list(SUMMARY_COLUMNS)].copy()
-    out["probability_alive"] = per_distinct_row(lambda *h: bgnbd_probability_alive(bgnbd, *h), x, tx, t)
-    out["expected_purchases"] = purchases
-    out["expected_value_per_purchase"] = value
-    out["expected_spend"] = purchases * value
-    # CLV is linear in the value per purchase: discounted purchases per distinct history, times the value.
-    out["clv"] = value * per_distinct_row(
-        lambda *h: discounted_expected_spend(bgnbd, 1.0, *h, clv_horizon_days, annual_discount_rate), x, tx, t)
-    out["horizon_days"] = int(horizon_days)
-    for name, v in {**vars(bgnbd), **{f"gg_{k}": v for k, v in vars(gamma_gamma).items()}}.items():
-        out[f"param_{name}"] = v
-    reason = _non_finite_reason(out, ["probability_alive", "expected_purchases", "expected_spend", "clv"])
-    return (None, reason) if reason else (out, None)
-
-
-def build_holdout_forecast(summary: pd.DataFrame) -> pd.DataFrame:
-    """The customer_forecast_holdout table, or no row when the calibration end is outside the data or the
-    fits cannot be made (:func:`holdout_forecast_or_reason`; build_notes says why)."""
-    table, _ = holdout_forecast_or_reason(summary)
-    return empty_table(HOLDOUT_COLUMNS) if table is None else table
-
-
-def holdout_forecast_or_reason(summary: pd.DataFrame) -> tuple[pd.DataFrame | None, str | None]:
-    """Calibration/holdout check: fit on the calibration summary, predict each customer's purchases in
-    their holdout (columns holdout_days, holdout_purchases, holdout_net_spend), next to the naive
-    baseline: the customer's past repeat rate x / T times the holdout length; or None and why not."""
-    table = _summary_arrays(summary)
-    for column in ("holdout_days", "holdout_purchases", "holdout_net_spend"):
-        if column not in table.columns:
-            raise ValueError(f"holdout summary is missing column {column}")
-    gap = _holdout_gap(table)
-    fits, reason = (None, gap) if gap else fit_or_reason(table)
-    if fits is None:
-        return None, reason
-    bgnbd, gamma_gamma = fits
-    x, tx, t = table["repeat_purchases"], table["first_to_last_purchase_days"], table["observed_days"]
-    horizon = table["holdout_days"].astype("float64")
-    value = gamma_gamma_expected_value(gamma_gamma, x, table["mean_repeat_value"].astype("float64").fillna(0))
-    out = table.loc[:, ["customer_id", "repeat_purchases", "first_to_last_purchase_days", "observed_days", "holdout_days",
-                        "holdout_purchases", "holdout_net_spend"]].copy()
-    out["predicted_purchases"] = per_distinct_row(
-        lambda x_, tx_, t_, h: bgnbd_expected_purchases(bgnbd, h, x_, tx_, t_), x, tx, t, horizon)
-    out["naive_purchases"] = x / t * horizon
-    out["predicted_spend"] = out["predicted_purchases"] * value
-    out["naive_spend"] = table["mean_repeat_value"].astype("float64").fillna(0) * out["naive_purchases"]
-    for name, v in {**vars(bgnbd), **{f"gg_{k}": v for k, v in vars(gamma_gamma).items()}}.items():
-        out[f"param_{name}"] = v
-    reason = _non_finite_reason(out, ["predicted_purchases", "predicted_spend"])
-    return (None, reason) if reason else (out, None)

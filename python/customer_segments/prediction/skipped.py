@@ -62,15 +62,3 @@ CLASSIFIER_IMPORTANCE_COLUMNS = {"model_name": "string", "feature": "string", "i
 CLASSIFIER_MODEL_COLUMNS = {"model_name": "string", "model_version": "string", "artifact_format": "string",
                             "sklearn_version": "string", "feature_columns": "string", "segments": "string",
                             "training_customers": "int64", "model_pickle": "bytes"}
-
-
-#: The columns of the forecast tables' parameters, for the empty table of a skipped forecast.
-_PARAM_COLUMNS = {f"param_{name}": "float64" for name in ("r", "alpha", "a", "b", "gg_p", "gg_q", "gg_gamma")}
-FORECAST_COLUMNS = {"customer_id": "int64", "repeat_purchases": "int64", "first_to_last_purchase_days": "float64",
-                    "observed_days": "float64", "mean_repeat_value": "float64", "probability_alive": "float64",
-                    "expected_purchases": "float64", "expected_value_per_purchase": "float64",
-                    "expected_spend": "float64", "clv": "float64", "horizon_days": "int64", **_PARAM_COLUMNS}
-HOLDOUT_COLUMNS = {"customer_id": "int64", "repeat_purchases": "int64", "first_to_last_purchase_days": "float64",
-                   "observed_days": "float64", "holdout_days": "float64", "holdout_purchases": "int64",
-                   "holdout_net_spend": "float64", "predicted_purchases": "float64", "naive_purchases": "float64",
-                   "predicted_spend": "float64", "naive_spend": "float64", **_PARAM_COLUMNS}

@@ -27,6 +27,7 @@ from customer_segments.delivery.report.history_sections import campaign_sizing, 
 from customer_segments.delivery.report.model_sections import (
     algorithm_comparison,
     classifier_performance,
+    forecast_backtest,
     k_selection,
     permutation_importance,
     purchase_forecast,
@@ -65,6 +66,7 @@ SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
     classifier_performance,
     permutation_importance,
     purchase_forecast,
+    forecast_backtest,
 )
 
 

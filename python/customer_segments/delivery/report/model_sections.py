@@ -1,5 +1,5 @@
 """Sections on the models: how k and the algorithm were chosen, what separates the segments, how well
-the first purchase predicts the segment, and the purchase forecast with its holdout check."""
+the first purchase predicts the segment, the purchase forecast and its backtest."""
 
 from __future__ import annotations
 
@@ -233,9 +233,13 @@ def purchase_forecast(report: Report) -> Section | None:
         order by segment_id
     """)
     horizon = int(frame.horizon_days.max())
+    method = report.df("select any_value(method) as method from customer_purchase_forecast").method.iloc[0]
+    # P(alive) is published only when the data identifies dropout (build_notes says why it is absent).
+    has_alive = frame.probability_alive.notna().any()
     panels = (("expected_purchases", f"Purchases, next {horizon} days", ".1f"),
               ("expected_spend", f"Spend (£), next {horizon} days", ",.0f"),
-              ("probability_alive", "Probability still active", ".1%"), ("clv", "CLV (£, discounted)", ",.0f"))
+              *((("probability_alive", "Probability still active", ".1%"),) if has_alive else ()),
+              ("clv", "CLV (£, discounted)", ",.0f"))
     colours = report.segment_colours()
     figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title, _ in panels])
     for col, (metric, title, fmt) in enumerate(panels, start=1):
@@ -243,43 +247,56 @@ def purchase_forecast(report: Report) -> Section | None:
                                 marker_color=[colours.get(n) for n in frame.segment_name],
                                 texttemplate=f"%{{y:{fmt}}}", textposition="outside",
                                 hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra>{title}</extra>"), row=1, col=col)
-    figure.update_yaxes(tickformat=".0%", range=[0, 1.15], row=1, col=3)
+        if metric == "probability_alive":
+            figure.update_yaxes(tickformat=".0%", range=[0, 1.15], row=1, col=col)
     figure.update_xaxes(tickangle=-30)
-    figure.update_layout(title="Mean per customer of each segment (BG/NBD purchases, Gamma-Gamma value)")
-    table = frame.drop(columns=["segment_id", "horizon_days"]).rename(columns={
+    figure.update_layout(title=f"Mean per customer of each segment (method {method}, chosen by the backtest)")
+    table = frame.drop(columns=["segment_id", "horizon_days"] + ([] if has_alive else ["probability_alive"]))
+    table = table.rename(columns={
         "segment_name": "Segment", "customers": "Customers", "expected_purchases": "Mean purchases",
         "expected_spend": "Mean spend (£)", "probability_alive": "Mean P(active)", "clv": "Mean CLV (£)",
         "total_expected_spend": f"Total spend, next {horizon} days (£)", "total_clv": "Total CLV (£)"})
-    parts = [report.chart(figure, height=460), table_html(table, float_digits=2)]
-    if report.has("forecast_holdout_evaluation"):
-        parts.append(holdout_evaluation(report))
+    alive = ("" if has_alive else " No probability of being still active is shown: the data does not identify "
+             "BG/NBD's dropout (build_notes says why).")
     return Section("Purchase forecast",
-                   "Expected purchase days and net spend per customer, the probability that the customer is still "
-                   "active, and the discounted customer lifetime value, averaged per segment. BG/NBD counts a "
-                   "customer without a repeat purchase as still active, so one-off buyers sit near 100%.", parts)
+                   f"Expected purchase invoices and net spend per customer from {method}, the method with the best "
+                   "backtest, and the discounted customer lifetime value, averaged per segment." + alive,
+                   [report.chart(figure, height=460), table_html(table, float_digits=2)])
 
 
-def holdout_evaluation(report: Report) -> str:
-    """The BG/NBD forecast against the naive past-rate baseline on the holdout period."""
-    frame = report.df("select * from forecast_holdout_evaluation order by method")
-    labels = {"bg_nbd": "BG/NBD + Gamma-Gamma", "naive_past_rate": "naive past rate"}
-    frame["label"] = frame.method.map(labels).fillna(frame.method)
+#: How the report names the backtest's methods.
+METHOD_LABELS = {"bg_nbd": "BG/NBD + Gamma-Gamma", "poisson_regression": "Poisson regression",
+                 "naive_past_rate": "naive past rate", "previous_window": "previous window"}
+
+
+def forecast_backtest(report: Report) -> Section | None:
+    """Model diagnostics: every method and baseline at every backtest origin, counts and spend."""
+    if not report.has("forecast_backtest_evaluation"):
+        return None
+    frame = report.df("select * from forecast_backtest_evaluation order by origin_date, method")
+    frame["origin"] = frame.origin_date.dt.strftime("%Y-%m-%d")
+    chosen = frame.loc[frame.is_chosen_method, "method"].iloc[0]
     panels = (("purchases_mae", "Purchases: MAE per customer ↓", ".2f"),
               ("purchases_rmse", "Purchases: RMSE per customer ↓", ".2f"),
               ("spend_mae", "Spend: MAE per customer (£) ↓", ",.0f"),
               ("purchases_aggregate_error", "Total purchases: relative error", ".1%"))
     figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title, _ in panels])
-    for col, (metric, title, fmt) in enumerate(panels, start=1):
-        figure.add_trace(go.Bar(x=frame.label, y=frame[metric], showlegend=False, texttemplate=f"%{{y:{fmt}}}",
-                                textposition="outside", marker_color=["#0072B2" if m == "bg_nbd" else "#999999"
-                                                                      for m in frame.method],
-                                hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra>{title}</extra>"), row=1, col=col)
+    for i, method in enumerate(m for m in METHOD_LABELS if m in set(frame.method)):
+        rows = frame.loc[frame.method == method]
+        for col, (metric, title, fmt) in enumerate(panels, start=1):
+            figure.add_trace(go.Bar(x=rows.origin, y=rows[metric], name=METHOD_LABELS[method], showlegend=col == 1,
+                                    legendgroup=method, marker_color=PALETTE[i % len(PALETTE)],
+                                    hovertemplate=f"{METHOD_LABELS[method]} at %{{x}}: %{{y:{fmt}}}<extra>{title}</extra>"),
+                             row=1, col=col)
     figure.update_yaxes(tickformat=".0%", row=1, col=4)
-    figure.update_layout(title=f"Holdout: {int(frame.customers.iloc[0]):,} customers, BG/NBD (blue) vs the naive "
-                               "past-rate forecast (grey)")
-    table = frame.drop(columns="label")
-    return ("<h3>Does the forecast beat a naive one?</h3><p>Both fitted on the calibration period only and "
-            "compared with what the customers then bought in the holdout period.</p>"
-            + report.chart(figure, height=420)
-            + table_html(table))
-
+    figure.update_layout(barmode="group", title="Backtest: each method at each origin (the horizon after it)")
+    columns = ["origin", "method", "horizon_days", "customers", "purchases_mae", "purchases_rmse",
+               "purchases_aggregate_error", "purchases_band_coverage", "spend_mae", "spend_rmse", "actual_spend",
+               "predicted_spend", "spend_aggregate_error", "mean_purchases_mae", "is_chosen_method"]
+    return Section("Forecast backtest (model diagnostics)",
+                   f"Each method predicted every customer's purchase invoices and net spend over the "
+                   f"{int(frame.horizon_days.iloc[0])} days after each origin from what was known before it. The "
+                   f"build uses the method with the lowest mean purchases MAE over the origins: {chosen} "
+                   f"({METHOD_LABELS.get(chosen, chosen)}). Band coverage is the share of customers whose purchases "
+                   "fell in the 10-90% band (0.8 when calibrated).",
+                   [report.chart(figure, height=460), table_html(frame.loc[:, columns])])
