@@ -273,7 +273,7 @@ def production_reasons(table: pd.DataFrame) -> list[str]:
         elif features != names:
             extra, missing = sorted(features - names), sorted(names - features)
             reasons.append("not used: segment names read recency, frequency and monetary levels (naming.py)"
-                           + (f"; {', '.join(extra)} has no level words" if extra else "")
+                           + (f"; {', '.join(extra)} {'has' if len(extra) == 1 else 'have'} no level words" if extra else "")
                            + (f"; it drops {', '.join(missing)}" if missing else ""))
         elif pd.isna(truth) or pd.isna(ours):
             reasons.append(f"not used: same features, {row.transform} transform; no ground truth on this data to "
