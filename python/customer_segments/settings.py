@@ -114,7 +114,9 @@ VARS: tuple[Var, ...] = (
     _whole("silhouette_sample_size", 3000, 2, MAX_COUNT, "customers the silhouette is computed on"),
     _whole("agglomerative_sample_size", 2000, 2, MAX_COUNT, "customers Ward clustering is fitted on"),
     _whole("density_sample_size", 5000, 2, MAX_COUNT, "customers DBSCAN and HDBSCAN are fitted on"),
-    _whole("stability_resamples", 5, 2, 1000, "bootstrap stability: number of refits"),
+    _whole("stability_resamples", 5, 2, 1000, "bootstrap stability of the comparisons: number of refits"),
+    _whole("stability_max_resamples", 100, 3, 1000, "bootstrap stability of each k in segment_k_selection: "
+           "most refits (it stops earlier once its interval is clear of the bar)"),
     _whole("stability_sample_size", 3000, 10, MAX_COUNT, "bootstrap stability: customers per refit"),
     Var("max_centroid_shift", "number", 0.5, "a segment whose centroid moved at most this far keeps its id",
         low=0, high=10),

@@ -114,3 +114,20 @@ def test_row_order_of_the_input_changes_nothing(customers):
         lambda c: build_feature_set_comparison(c, SETTINGS, planted),
     ):
         pd.testing.assert_frame_equal(build(customers), build(shuffled))
+
+
+def test_feature_set_comparison_says_why_the_build_uses_its_configuration_or_not(customers):
+    table = build_feature_set_comparison(customers, SETTINGS, customers[["customer_id", "planted_group"]])
+    reasons = table.set_index(["feature_set", "transform"])["production_reason"]
+    assert reasons.notna().all() and reasons.str.len().gt(0).all()
+    assert reasons[("rfm", "log")].startswith("used by the build")
+    # Every other row says "not used", and why: features the names cannot read, or the planted truth.
+    assert reasons.drop(("rfm", "log")).str.startswith("not used").all()
+    assert "drops monetary" in reasons[("rfa", "log")] and "tenure_days has no level words" in reasons[("rfm_tenure", "log")]
+    assert "planted groups" in reasons[("rfm", "raw")]
+    best = table.loc[table["is_best"]].iloc[0]
+    if not best["is_production"]:
+        assert "rank 1" not in reasons[("rfm", "log")] and "rank" in reasons[("rfm", "log")]
+    # Without a ground truth the transforms of the same features are said to be unchecked.
+    unchecked = build_feature_set_comparison(customers, SETTINGS).set_index(["feature_set", "transform"])
+    assert "no ground truth" in unchecked.loc[("rfm", "raw"), "production_reason"]

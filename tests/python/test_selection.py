@@ -84,7 +84,7 @@ def test_k_range_is_validated():
 def test_the_rule_finds_the_four_planted_groups():
     customers = planted_customers()
     table = build_k_selection(customers, 2, 8, None, random_state=42, silhouette_sample_size=200,
-                              stability_resamples=3, stability_sample_size=200)
+                              stability_max_resamples=5, stability_sample_size=200)
     assert table["is_chosen"].sum() == 1
     assert int(table.loc[table["is_chosen"], "k"].iloc[0]) == 4
     assert table["silhouette_sample_size"].eq(200).all()
@@ -94,7 +94,47 @@ def test_the_rule_finds_the_four_planted_groups():
 
 def test_silhouette_is_computed_on_the_sample_size_asked():
     X = FeatureTransform().fit_transform(planted_customers(per_group=30))
-    table = k_selection_table(X, range(2, 4), silhouette_sample_size=50, stability_resamples=2, stability_sample_size=60)
+    table = k_selection_table(X, range(2, 4), silhouette_sample_size=50, stability_max_resamples=3, stability_sample_size=60)
     assert table["silhouette_sample_size"].tolist() == [50, 50]
-    table = k_selection_table(X, range(2, 3), silhouette_sample_size=10_000, stability_resamples=2, stability_sample_size=60)
+    table = k_selection_table(X, range(2, 3), silhouette_sample_size=10_000, stability_max_resamples=3, stability_sample_size=60)
     assert table["silhouette_sample_size"].tolist() == [120]
+
+
+def test_adjusted_rand_matches_sklearn():
+    from sklearn.metrics import adjusted_rand_score
+
+    from customer_segments.segmentation.stability import adjusted_rand
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 200))
+        first, second = (np.unique(rng.integers(0, int(rng.integers(1, 7)), n), return_inverse=True)[1]
+                         for _ in range(2))
+        assert adjusted_rand(first, second) == pytest.approx(adjusted_rand_score(first, second), abs=1e-12)
+
+
+def test_stability_resamples_until_its_interval_is_clear_of_the_bar():
+    from customer_segments.segmentation.stability import (
+        MAX_STABILITY_SE,
+        STABLE_ARI,
+        bootstrap_stability,
+        sequential_stability,
+    )
+
+    X = FeatureTransform().fit_transform(planted_customers(per_group=60))
+
+    # A labeler that agrees with itself ~80% of the time: near the bar, so it takes more resamples.
+    def coin(rows, seed):
+        flip = np.random.default_rng(seed).random() < 0.12
+        return (rows[:, 0] > (0.5 if flip else 0.0)).astype(int)
+
+    steady = sequential_stability(lambda rows, seed: (rows[:, 0] > 0).astype(int), X, 100, 150).estimate()
+    assert steady.resamples == 20 and steady.mean == 1.0 and steady.se == 0.0
+    near = sequential_stability(coin, X, 100, 150).estimate()
+    # Stopped because it is clear of the bar with a small error, or because the resamples ran out.
+    assert near.resamples > 20
+    assert (near.se <= MAX_STABILITY_SE and not near.holds(STABLE_ARI)) or near.resamples == 100
+    # The same resamples whatever the cap: the first 20 of a longer run are the shorter run.
+    capped = sequential_stability(coin, X, 20, 150).estimate()
+    assert capped.mean == pytest.approx(bootstrap_stability(coin, X, 20, 150)[0], abs=1e-15)
+    assert capped.resamples == 20

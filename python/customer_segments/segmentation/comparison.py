@@ -245,8 +245,46 @@ def build_feature_set_comparison(customers: pd.DataFrame, settings: ComparisonSe
     settings.selection_sample_size of them when there are more)."""
     eligible = selection_sample(eligible_customers(customers), settings.selection_sample_size, settings.random_state)
     table = compare_feature_sets(eligible, settings, planted_labels(eligible, planted_groups))
-    return table.assign(is_production=(table["feature_set"] == "rfm") & (table["transform"] == "log"),
-                        customers=len(eligible))
+    table = table.assign(is_production=(table["feature_set"] == "rfm") & (table["transform"] == "log"),
+                         customers=len(eligible))
+    return table.assign(production_reason=production_reasons(table))
+
+
+def production_reasons(table: pd.DataFrame) -> list[str]:
+    """Why the build does or does not use each configuration (column production_reason).
+
+    The build's segments are named from their recency, frequency and monetary levels (naming.py and
+    seed segment_playbook), so a configuration with other features is not usable as is, whatever its
+    rank; one with the same features and another transform is judged by the planted groups when the
+    data has them (the only ground truth), and otherwise said to be unchecked.
+    """
+    production = table.loc[table["is_production"]].iloc[0]
+    names = set(RFM_FEATURES)
+    reasons = []
+    for row in table.itertuples():
+        features = set(row.features.split(", "))
+        truth, ours = row.ari_planted_groups, production["ari_planted_groups"]
+        if row.is_production:
+            reasons.append("used by the build" + ("" if row.rank == 1 else
+                           f" (rank {row.rank} of {len(table)}): every configuration ranked above it changes the "
+                           "features the segment names read or the transform, see their rows"))
+        elif row.verdict != "usable":
+            reasons.append(f"not used: {row.verdict}")
+        elif features != names:
+            extra, missing = sorted(features - names), sorted(names - features)
+            reasons.append("not used: segment names read recency, frequency and monetary levels (naming.py)"
+                           + (f"; {', '.join(extra)} {'has' if len(extra) == 1 else 'have'} no level words" if extra else "")
+                           + (f"; it drops {', '.join(missing)}" if missing else ""))
+        elif pd.isna(truth) or pd.isna(ours):
+            reasons.append(f"not used: same features, {row.transform} transform; no ground truth on this data to "
+                           "prefer it by (its rank is by stability alone)")
+        elif truth > ours:
+            reasons.append(f"not used yet: recovers the planted groups better than the build's log transform "
+                           f"(ARI {truth:.3f} vs {ours:.3f}), a candidate to switch to")
+        else:
+            reasons.append(f"not used: recovers the planted groups worse than the build's log transform "
+                           f"(ARI {truth:.3f} vs {ours:.3f})")
+    return reasons
 
 
 def read_planted_groups(planted_groups_path: object, transactions_path: object) -> pd.DataFrame | None:
@@ -277,7 +315,7 @@ COMPARISON_COLUMNS = {
     "segment_feature_set_comparison": {"feature_set": "string", "features": "string", "transform": "string", "k": "int64",
                                        **_METRIC_COLUMNS, "top_spender_segment_share": "float64", **_STABILITY_COLUMNS,
                                        "rank": "int64", "verdict": "string", "is_best": "bool",
-                                       "is_production": "bool", "customers": "int64"},
+                                       "is_production": "bool", "customers": "int64", "production_reason": "string"},
 }
 
 

@@ -6,7 +6,12 @@ The rule (:func:`choose_k`):
    K-means partition is stable under resampling (bootstrap mean ARI >= STABLE_ARI, see
    :mod:`customer_segments.segmentation.stability`), are candidates: a cluster of a handful of extreme customers
    is not a segment marketing can act on, and a partition that changes when 20% of the customers
-   are left out is not one either (stability-based choice of k, after Ben-Hur et al. 2002).
+   are left out is not one either (stability-based choice of k, after Ben-Hur et al. 2002). Each
+   k's stability is estimated with as many resamples as it takes for its interval (mean +- 2
+   jackknife standard errors, standard error at most 0.02) to lie wholly above or below the bar,
+   up to ``stability_max_resamples``; a k whose interval still holds the bar then is *borderline*,
+   is decided by its mean and says so in the reason. The decision is thus taken only where the
+   noise cannot flip it, and the resamples go where they are needed.
 2. The elbow of the inertia curve is found by the Kneedle method: inertia and k are scaled to [0, 1]
    and the elbow is the k farthest below the straight line from the first to the last point.
 3. The elbow is checked against the silhouette of its neighbours: it is kept when its (sampled)
@@ -31,7 +36,13 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 
 from customer_segments.notes import Note
 from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransform, eligible_customers
-from customer_segments.segmentation.stability import MIN_STABILITY_ROWS, STABLE_ARI, bootstrap_stability
+from customer_segments.segmentation.stability import (
+    MIN_STABILITY_ROWS,
+    STABLE_ARI,
+    Resamples,
+    refine,
+    sequential_stability,
+)
 
 #: Candidate segments must each hold at least this share of customers.
 MIN_CLUSTER_SHARE = 0.02
@@ -102,15 +113,21 @@ def cluster_sizes_text(labels: np.ndarray) -> str:
     return ",".join(str(int(s)) for s in sizes if s > 0)
 
 
+#: Default of var stability_max_resamples: the most refits the stability of one k may take.
+STABILITY_MAX_RESAMPLES = 100
+
+
 def k_selection_table(X: np.ndarray, k_values: range, random_state: int = 42,
-                      silhouette_sample_size: int = 3000, n_init: int = 10, stability_resamples: int = 5,
+                      silhouette_sample_size: int = 3000, n_init: int = 10,
+                      stability_max_resamples: int = STABILITY_MAX_RESAMPLES,
                       stability_sample_size: int = 3000) -> pd.DataFrame:
     """K-means for each k on the same matrix ``X`` (n_customers, n_features): one row per k.
 
     Columns: k, inertia, silhouette, calinski_harabasz, davies_bouldin, smallest_cluster_share,
-    cluster_sizes, silhouette_sample_size, bootstrap_mean_ari, bootstrap_sd_ari.
+    cluster_sizes, silhouette_sample_size, bootstrap_mean_ari, bootstrap_sd_ari, bootstrap_se_ari,
+    bootstrap_ari_low, bootstrap_ari_high, bootstrap_resamples (:func:`sequential_stability`).
     """
-    rows = []
+    rows, resamples = [], {}
     sample = sample_indices(len(X), silhouette_sample_size, random_state)
     for k in k_values:
         kmeans = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X)
@@ -123,12 +140,43 @@ def k_selection_table(X: np.ndarray, k_values: range, random_state: int = 42,
             "cluster_sizes": cluster_sizes_text(labels),
             "silhouette_sample_size": int(len(sample)),
         })
-        mean_ari, sd_ari = bootstrap_stability(
+        # Every k to a standard error of at most MAX_STABILITY_SE first; the bar is for the k the rule reads.
+        resamples[int(k)] = sequential_stability(
             # Called within this iteration, so the lambda sees this iteration's k.
             lambda rows, seed: KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(rows),  # noqa: B023
-            X, stability_resamples, stability_sample_size, random_state)
-        rows[-1].update(bootstrap_mean_ari=mean_ari, bootstrap_sd_ari=sd_ari)
-    return pd.DataFrame(rows)
+            X, stability_max_resamples, stability_sample_size, random_state, bar=None)
+    table = with_stability(pd.DataFrame(rows), resamples)
+    # The k whose side of the bar decides the choice get resamples until their interval is clear of it;
+    # refining one can move the elbow's nearest candidate, so this repeats until nothing changes.
+    while unclear := [k for k in sorted(decisive_ks(table)) if resamples[k].estimate().holds(STABLE_ARI)
+                      and resamples[k].estimate().resamples < stability_max_resamples]:
+        for k in unclear:
+            refine(resamples[k], stability_max_resamples, STABLE_ARI)
+        table = with_stability(table, resamples)
+    return table
+
+
+def with_stability(table: pd.DataFrame, resamples: dict[int, Resamples]) -> pd.DataFrame:
+    """``table`` with the bootstrap columns of each k's resamples."""
+    estimates = [resamples[int(k)].estimate() for k in table["k"]]
+    return table.assign(bootstrap_mean_ari=[e.mean for e in estimates], bootstrap_sd_ari=[e.sd for e in estimates],
+                        bootstrap_se_ari=[e.se for e in estimates], bootstrap_ari_low=[e.low for e in estimates],
+                        bootstrap_ari_high=[e.high for e in estimates],
+                        bootstrap_resamples=[e.resamples for e in estimates])
+
+
+def decisive_ks(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
+                min_stability: float = STABLE_ARI) -> set[int]:
+    """The k whose candidacy :func:`choose_k` reads: from the elbow to its nearest candidate, and one
+    either side (the silhouette check's neighbours); every k when no k is a candidate."""
+    table = table.sort_values("k")
+    elbow = kneedle_elbow(table["k"].to_numpy(dtype=float), table["inertia"].to_numpy(dtype=float))
+    candidates = table.loc[(table["smallest_cluster_share"] >= min_cluster_share)
+                           & (table["bootstrap_mean_ari"] >= min_stability), "k"]
+    if candidates.empty:
+        return set(table["k"].astype(int))
+    centre = int(min(candidates, key=lambda k: (abs(k - elbow), k)))
+    return set(range(min(elbow, centre) - 1, max(elbow, centre) + 2)) & set(table["k"].astype(int))
 
 
 def knee_index(y: np.ndarray) -> int:
@@ -188,14 +236,30 @@ def choose_k(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
     start = f"elbow of inertia (Kneedle) at k={elbow}" + (
         "" if centre == elbow else f", which is not a candidate (a segment under {min_cluster_share:.0%} or "
                                    f"bootstrap ARI under {min_stability}); nearest candidate k={centre}")
+    borderline = borderline_note(table, min_stability, {elbow, centre - 1, centre, centre + 1})
     if centre_silhouette >= silhouette_tolerance * float(best["silhouette"]):
         return KChoice(centre, elbow, "rule",
                        f"{start}; its silhouette {centre_silhouette:.3f} is within "
-                       f"{1 - silhouette_tolerance:.0%} of the best neighbour's ({float(best['silhouette']):.3f})")
+                       f"{1 - silhouette_tolerance:.0%} of the best neighbour's ({float(best['silhouette']):.3f})"
+                       f"{borderline}")
     k = int(best["k"])
     return KChoice(k, elbow, "rule",
                    f"{start}; its silhouette {centre_silhouette:.3f} is more than {1 - silhouette_tolerance:.0%} "
-                   f"below neighbour k={k} ({float(best['silhouette']):.3f}), which is taken")
+                   f"below neighbour k={k} ({float(best['silhouette']):.3f}), which is taken{borderline}")
+
+
+def borderline_note(table: pd.DataFrame, bar: float, ks: set[int]) -> str:
+    """'; borderline stability ...' for the k in ``ks`` whose stability interval still holds ``bar`` ('' for none).
+
+    Such a k used every resample it was allowed and its mean still cannot be told from the bar: the
+    rule decides it by its mean, and a reader should know that this part of the choice is a coin toss.
+    """
+    if "bootstrap_ari_low" not in table:
+        return ""
+    rows = table[table["k"].isin(ks) & (table["bootstrap_ari_low"] <= bar) & (table["bootstrap_ari_high"] >= bar)]
+    return "".join(f"; borderline stability at k={int(r.k)}: ARI {r.bootstrap_mean_ari:.3f} "
+                   f"({r.bootstrap_ari_low:.3f}..{r.bootstrap_ari_high:.3f}) after {int(r.bootstrap_resamples)} "
+                   f"resamples, decided by its mean" for r in rows.itertuples())
 
 
 #: chosen_by of the one-segment fallback row (k = 1) of segment_k_selection.
@@ -238,7 +302,8 @@ def one_segment_row(X: np.ndarray) -> dict[str, object]:
     return {"k": 1, "inertia": float(((X - X.mean(axis=0)) ** 2).sum()) if len(X) else 0.0, "silhouette": np.nan,
             "calinski_harabasz": np.nan, "davies_bouldin": np.nan, "smallest_cluster_share": 1.0,
             "cluster_sizes": str(len(X)), "silhouette_sample_size": 0,
-            "bootstrap_mean_ari": 1.0, "bootstrap_sd_ari": 0.0}
+            "bootstrap_mean_ari": 1.0, "bootstrap_sd_ari": 0.0, "bootstrap_se_ari": 0.0, "bootstrap_ari_low": 1.0,
+            "bootstrap_ari_high": 1.0, "bootstrap_resamples": 0}
 
 
 def has_candidates(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_SHARE,
@@ -249,8 +314,8 @@ def has_candidates(table: pd.DataFrame, min_cluster_share: float = MIN_CLUSTER_S
 
 
 def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, n_segments: int | None = None,
-                      random_state: int = 42, silhouette_sample_size: int = 3000, stability_resamples: int = 5,
-                      stability_sample_size: int = 3000,
+                      random_state: int = 42, silhouette_sample_size: int = 3000,
+                      stability_max_resamples: int = STABILITY_MAX_RESAMPLES, stability_sample_size: int = 3000,
                       selection_sample_size: int = SELECTION_SAMPLE_SIZE) -> pd.DataFrame:
     """The segment_k_selection table: one row per k with its metrics, exactly one ``is_chosen``.
 
@@ -271,7 +336,8 @@ def build_k_selection(customers: pd.DataFrame, k_min: int = 2, k_max: int = 10, 
     else:
         validate_k_range(k_range.k_values.start, k_range.k_values.stop - 1, len(eligible))
         table = k_selection_table(X, k_range.k_values, random_state, silhouette_sample_size,
-                                  stability_resamples=stability_resamples, stability_sample_size=stability_sample_size)
+                                  stability_max_resamples=stability_max_resamples,
+                                  stability_sample_size=stability_sample_size)
         override = None if n_segments is None else min(n_segments, k_range.k_values.stop - 1)
         capped = "" if k_range.note is None else f"{k_range.note}; "
         if override is None and not has_candidates(table):

@@ -24,7 +24,8 @@ def k_selection(report: Report) -> Section | None:
                            horizontal_spacing=0.08, vertical_spacing=0.16)
     for i, (metric, title) in enumerate(panels):
         row, col = divmod(i, 3)
-        error = ({"type": "data", "array": frame.bootstrap_sd_ari, "visible": True}
+        # The stability interval (mean +- 2 SE), not the spread of single pairs.
+        error = ({"type": "data", "array": frame.bootstrap_ari_high - frame.bootstrap_mean_ari, "visible": True}
                  if metric == "bootstrap_mean_ari" else None)
         figure.add_trace(go.Scatter(x=frame.k, y=frame[metric], mode="lines+markers", name=title, showlegend=False,
                                     error_y=error, line_color="#0072B2",
@@ -37,7 +38,8 @@ def k_selection(report: Report) -> Section | None:
     figure.update_yaxes(tickformat=".0%", row=2, col=3)
     figure.update_layout(title=f"Choosing k: chosen k = {chosen.k} (orange diamond), elbow at k = {chosen.elbow_k}")
     table = frame[["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "bootstrap_mean_ari",
-                   "smallest_cluster_share", "cluster_sizes", "is_chosen"]]
+                   "bootstrap_ari_low", "bootstrap_ari_high", "bootstrap_resamples", "smallest_cluster_share",
+                   "cluster_sizes", "is_chosen"]]
     how = "by the selection rule" if chosen.chosen_by == "rule" else "by var n_segments"
     return Section("Choosing the number of segments",
                    f"K-means on {chosen.features} ({chosen['transform']}) of {int(chosen.customers):,} customers. "
