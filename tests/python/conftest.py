@@ -2,6 +2,15 @@
 
 A test that runs dbt (through run_dbt or a build fixture) carries the `dbt` marker; run_dbt refuses to run
 for any other test, so `pytest -m "not dbt"` (`make test-fast`) runs no dbt at all.
+
+Builds in the background: a build fixture whose work is a function registered with `background_build`
+(the session's generated and real builds, and the modules' own builds) is started, two at a time, in
+worker threads as soon as the session's first test is set up, in the order the selected tests first
+need them; the fixture then waits for its result (or builds it then, when it was not started). Each
+build is still a separate dbt process in its own directory, checked by the same assertions; only the
+waiting overlaps: most of a small build is dbt starting up and parsing the project on one core, and the
+tests between two builds (and the dbt runs inside tests) use the other. Only the builds that the
+selected tests with the `dbt` marker need are started, so `pytest -m "not dbt"` starts none.
 """
 
 from __future__ import annotations
@@ -11,6 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +39,8 @@ GENERATED_CUSTOMERS = 3000
 GENERATED_SEED = 42
 #: Whether the test being set up or run carries the `dbt` marker (set by pytest_runtest_setup below).
 _test_may_run_dbt = False
+#: Builds run at once in the background (the machine has 2 cores; see the module docstring).
+BACKGROUND_WORKERS = 2
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -57,7 +71,7 @@ def run_dbt(command: list[str], db_path: Path, work_dir: Path, dbt_vars: dict | 
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the real dbt CLI on the project, writing the DuckDB file, target/ and logs/ under work_dir
     (``env``: env vars set for the run)."""
-    if not _test_may_run_dbt:
+    if not (_test_may_run_dbt or getattr(_background_thread, "builds", False)):
         raise RuntimeError("this test runs dbt: mark it (or its module) with pytest.mark.dbt")
     env = {**os.environ, "SEGMENTS_DB": str(db_path), "DO_NOT_TRACK": "1", **(env or {})}
     args = [str(DBT), *command, "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
@@ -73,16 +87,140 @@ def dbt_build(work_dir: Path, data_path: Path, dbt_vars: dict | None = None, db_
     return Build(db_path=db_path, data_path=data_path, returncode=result.returncode, output=result.stdout + result.stderr)
 
 
+# ---------------------------------------------------------------- builds in the background
+
+#: Set in the threads that run background builds: only builds a selected dbt test needs run there.
+_background_thread = threading.local()
+
+
+@dataclass(frozen=True)
+class BackgroundBuild:
+    """A build function ``func(tmp_path_factory)`` and the fixtures (of its module, or of every module for
+    conftest's) that return its result."""
+
+    func: Callable
+    fixtures: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.func.__module__}.{self.func.__qualname__}"
+
+
+#: module name -> its background builds, in the order they were registered.
+_BACKGROUND: dict[str, list[BackgroundBuild]] = {}
+
+
+def background_build(*fixtures: str) -> Callable[[Callable], Callable]:
+    """Register ``func(tmp_path_factory)`` as a build the session starts in the background when a selected
+    test of its module uses one of ``fixtures``; the fixture returns ``built(func, tmp_path_factory)``."""
+    def register(func: Callable) -> Callable:
+        _BACKGROUND.setdefault(func.__module__, []).append(BackgroundBuild(func, fixtures))
+        return func
+    return register
+
+
+class _Builds:
+    """The background builds of one session: a pool of BACKGROUND_WORKERS threads and a future per build."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self.factory = factory
+        self.lock = threading.Lock()
+        self.futures: dict[str, Future] = {}
+        self.pool = ThreadPoolExecutor(max_workers=BACKGROUND_WORKERS, thread_name_prefix="dbt-build")
+
+    def _run(self, func: Callable):
+        _background_thread.builds = True
+        return func(self.factory)
+
+    def start(self, build: BackgroundBuild) -> None:
+        with self.lock:
+            if build.key not in self.futures:
+                self.futures[build.key] = self.pool.submit(self._run, build.func)
+
+    def result(self, func: Callable):
+        key = BackgroundBuild(func, ()).key
+        with self.lock:
+            future = self.futures.get(key)
+            # Not started (or still queued): build it here, now, rather than wait behind the queue.
+            inline = future is None or future.cancel()
+            if inline:
+                future = self.futures[key] = Future()
+                future.set_running_or_notify_cancel()
+        if inline:
+            try:
+                future.set_result(func(self.factory))
+            except BaseException as error:  # a failed assertion or a skip, raised to the fixture below
+                future.set_exception(error)
+        return future.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+_builds: _Builds | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _background_builds(request, tmp_path_factory):
+    """Start the background builds the selected dbt tests need, in the order the tests first need them."""
+    global _builds
+    tmp_path_factory.getbasetemp()  # made here, once, before any thread makes directories under it
+    _builds = _Builds(tmp_path_factory)
+    for item in request.session.items:
+        if item.get_closest_marker("dbt") is None:
+            continue
+        for module in (__name__, item.module.__name__):
+            for build in _BACKGROUND.get(module, ()):
+                if set(build.fixtures) & set(item.fixturenames):
+                    _builds.start(build)
+    yield
+    _builds.close()
+    _builds = None
+
+
+def built(func: Callable, tmp_path_factory: pytest.TempPathFactory):
+    """The result of the background build ``func``: waited for when it was started, else built now."""
+    if _builds is None:
+        return func(tmp_path_factory)
+    return _builds.result(func)
+
+
+_generated_lock = threading.Lock()
+_generated_paths: dict[str, Path] = {}
+
+
+def generated_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The generated data set's files (written once per session, from any thread)."""
+    with _generated_lock:
+        if not _generated_paths:
+            _generated_paths.update(write_dataset(tmp_path_factory.mktemp("generated"), n_customers=GENERATED_CUSTOMERS,
+                                                  seed=GENERATED_SEED))
+        return dict(_generated_paths)
+
+
+def real_data_path() -> Path:
+    if not REAL_DATA.exists():
+        pytest.skip(f"real data set not found at {REAL_DATA}")
+    return REAL_DATA
+
+
+# ---------------------------------------------------------------- fixtures
+
 @pytest.fixture(scope="session")
 def generated_data(tmp_path_factory) -> dict[str, Path]:
-    return write_dataset(tmp_path_factory.mktemp("generated"), n_customers=GENERATED_CUSTOMERS, seed=GENERATED_SEED)
+    return generated_paths(tmp_path_factory)
+
+
+@background_build("generated_build")
+def build_generated(tmp_path_factory) -> Build:
+    build = dbt_build(tmp_path_factory.mktemp("build"), generated_paths(tmp_path_factory)["invoice_lines"])
+    assert build.returncode == 0, build.output[-5000:]
+    return build
 
 
 @pytest.fixture(scope="session")
 def generated_build(tmp_path_factory, generated_data) -> Build:
-    build = dbt_build(tmp_path_factory.mktemp("build"), generated_data["invoice_lines"])
-    assert build.returncode == 0, build.output[-5000:]
-    return build
+    return built(build_generated, tmp_path_factory)
 
 
 @pytest.fixture()
@@ -95,25 +233,56 @@ def copy_of_build(generated_build, tmp_path) -> Build:
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    if not REAL_DATA.exists():
-        pytest.skip(f"real data set not found at {REAL_DATA}")
-    return REAL_DATA
+    return real_data_path()
 
 
-@pytest.fixture(scope="session")
-def real_build(tmp_path_factory, real_data) -> Build:
-    build = dbt_build(tmp_path_factory.mktemp("real"), real_data)
+@background_build("real_build")
+def build_real(tmp_path_factory) -> Build:
+    build = dbt_build(tmp_path_factory.mktemp("real"), real_data_path())
     assert build.returncode == 0, build.output[-5000:]
     return build
 
 
 @pytest.fixture(scope="session")
-def published_build(tmp_path_factory, generated_build) -> Build:
+def real_build(tmp_path_factory, real_data) -> Build:
+    return built(build_real, tmp_path_factory)
+
+
+@background_build("published_build")
+def publish_generated(tmp_path_factory) -> Build:
     """The generated build published as readers get it (file_replacement.publish), in its own directory."""
     from customer_segments.delivery.file_replacement import publish
 
+    generated = built(build_generated, tmp_path_factory)
     work = tmp_path_factory.mktemp("publish")
     working = work / "working.duckdb"
-    shutil.copyfile(generated_build.db_path, working)
+    shutil.copyfile(generated.db_path, working)
     published = publish(working, work / "served" / "customer_segments.duckdb")
-    return Build(published, generated_build.data_path, generated_build.returncode, generated_build.output)
+    return Build(published, generated.data_path, generated.returncode, generated.output)
+
+
+@pytest.fixture(scope="session")
+def published_build(tmp_path_factory, generated_build) -> Build:
+    """The generated build published as readers get it (file_replacement.publish), in its own directory."""
+    return built(publish_generated, tmp_path_factory)
+
+
+# ---------------------------------------------------------------- time per test file
+
+#: Seconds spent per test file (setup, call and teardown of its tests; waiting for a background build counts
+#: where a test waited), printed at the end of the run.
+_file_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _file_seconds[path] = _file_seconds.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _file_seconds:
+        return
+    terminalreporter.section("seconds per test file")
+    for path, seconds in sorted(_file_seconds.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{seconds:8.1f}  {path}")
+    terminalreporter.write_line(f"{sum(_file_seconds.values()):8.1f}  in all")

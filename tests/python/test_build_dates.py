@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import threading
 
 import duckdb
 import pandas as pd
 import pytest
 
-from conftest import Build, run_dbt
+from conftest import Build, background_build, built, run_dbt
 from customer_segments import __version__
 from synthetic_shop.generate import write_dataset
 
@@ -42,10 +43,17 @@ def test_the_reference_gives_todays_dates_on_the_real_window_and_its_shifts():
     assert reference_split_date(datetime.date(2011, 3, 5), datetime.date(2011, 3, 21)) == datetime.date(2011, 3, 14)
 
 
-@pytest.fixture(scope="module")
+_small_lines_lock = threading.Lock()
+_small_lines: list[pd.DataFrame] = []
+
+
 def small_lines(tmp_path_factory) -> pd.DataFrame:
-    paths = write_dataset(tmp_path_factory.mktemp("dates-data"), n_customers=200, seed=3)
-    return pd.read_parquet(paths["invoice_lines"])
+    """The generated lines every window is made from (written once, by the first build that needs them)."""
+    with _small_lines_lock:
+        if not _small_lines:
+            paths = write_dataset(tmp_path_factory.mktemp("dates-data"), n_customers=200, seed=3)
+            _small_lines.append(pd.read_parquet(paths["invoice_lines"]))
+        return _small_lines[0].copy()
 
 
 #: Inputs moved to other windows: (name, how the lines are changed, vars). The one-day shift is built on
@@ -58,19 +66,30 @@ WINDOWS = {
 }
 
 
-@pytest.fixture(scope="module")
-def window_builds(tmp_path_factory, small_lines) -> dict[str, Build]:
-    builds = {}
-    for name, (change, dbt_vars) in WINDOWS.items():
+def window_builder(name: str):
+    """The background build, up to build_dates, of the lines moved to one window."""
+    def build_window(tmp_path_factory) -> Build:
+        change, dbt_vars = WINDOWS[name]
         work = tmp_path_factory.mktemp(f"dates-{name}")
         path = work / "invoice_lines.parquet"
-        change(small_lines).to_parquet(path, index=False)
+        change(small_lines(tmp_path_factory)).to_parquet(path, index=False)
         db_path = work / "segments.duckdb"
         result = run_dbt(["build", "--select", "+build_dates", "--indirect-selection", "cautious"], db_path, work,
                          {"transactions_path": str(path), **dbt_vars})
         assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
-        builds[name] = Build(db_path, path, result.returncode, result.stdout)
-    return builds
+        return Build(db_path, path, result.returncode, result.stdout)
+
+    build_window.__qualname__ = build_window.__name__ = f"build_window_{name}"
+    return background_build("window_builds")(build_window)
+
+
+#: window -> its background build.
+BUILDERS = {name: window_builder(name) for name in WINDOWS}
+
+
+@pytest.fixture(scope="module")
+def window_builds(tmp_path_factory) -> dict[str, Build]:
+    return {name: built(builder, tmp_path_factory) for name, builder in BUILDERS.items()}
 
 
 def dates_of(build: Build) -> dict[str, object]:

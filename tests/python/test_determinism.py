@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import DBT, ROOT, Build, dbt_build
+from conftest import DBT, ROOT, Build, background_build, built, dbt_build, generated_paths
 
 pytestmark = pytest.mark.dbt
 
@@ -75,11 +75,11 @@ def planted_lines() -> pd.DataFrame:
     return frame.assign(CustomerID=frame["CustomerID"].astype("float64"), Country="United Kingdom")
 
 
-@pytest.fixture(scope="module")
-def two_row_orders(tmp_path_factory, generated_data) -> tuple[Build, Build, pd.DataFrame]:
+@background_build("two_row_orders")
+def build_two_row_orders(tmp_path_factory) -> tuple[Build, Build, pd.DataFrame]:
     """Builds of the same lines in file order and in a shuffled order, and the shuffled frame."""
     work = tmp_path_factory.mktemp("determinism")
-    generated = pd.read_parquet(generated_data["invoice_lines"])
+    generated = pd.read_parquet(generated_paths(tmp_path_factory)["invoice_lines"])
     lines = pd.concat([generated, planted_lines().astype(generated.dtypes.to_dict())], ignore_index=True)
     shuffled = lines.sample(frac=1, random_state=SHUFFLE_SEED).reset_index(drop=True)
     # One path for both inputs, written in turn: the input's path is data too (source_name, build_settings).
@@ -91,6 +91,11 @@ def two_row_orders(tmp_path_factory, generated_data) -> tuple[Build, Build, pd.D
         assert build.returncode == 0, build.output[-5000:]
         builds.append(build)
     return builds[0], builds[1], shuffled
+
+
+@pytest.fixture(scope="module")
+def two_row_orders(tmp_path_factory, generated_data) -> tuple[Build, Build, pd.DataFrame]:
+    return built(build_two_row_orders, tmp_path_factory)
 
 
 def relations(db_path: Path) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, Build
+from conftest import ROOT, Build, background_build, build_generated, built
 
 pytestmark = pytest.mark.dbt
 
@@ -32,7 +32,13 @@ def offline(command: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def docs(generated_build, tmp_path_factory) -> tuple[Build, Path]:
+    return built(generate_docs, tmp_path_factory)
+
+
+@background_build("docs")
+def generate_docs(tmp_path_factory) -> tuple[Build, Path]:
     """`dbt docs generate`, offline, on a copy of the generated build; returns the copy and target/."""
+    generated_build = built(build_generated, tmp_path_factory)
     work = tmp_path_factory.mktemp("docs")
     db_path = work / "segments.duckdb"
     shutil.copyfile(generated_build.db_path, db_path)

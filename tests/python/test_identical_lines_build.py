@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import Build, run_dbt
+from conftest import Build, background_build, built, run_dbt
 
 pytestmark = pytest.mark.dbt
 
@@ -33,22 +33,33 @@ LINES = [REPEATED, *WRITTEN_DIFFERENTLY, REPEATED, *OTHERS]
 SELECTION = ["--select", "+line_accounting", "+customer_rfm", "--indirect-selection", "cautious"]
 
 
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory) -> dict[str, Build]:
-    work = tmp_path_factory.mktemp("identical_lines")
-    path = work / "orders.csv"
-    with path.open("w", newline="") as handle:
-        csv.writer(handle).writerows([HEADER, *LINES])
-    built = {}
-    for rule in ("collapse", "keep"):
+def rule_builder(rule: str):
+    """The background build of the input under one rule, in its own directory."""
+    def build_rule(tmp_path_factory) -> Build:
+        work = tmp_path_factory.mktemp(f"identical_lines_{rule}")
+        path = work / "orders.csv"
+        with path.open("w", newline="") as handle:
+            csv.writer(handle).writerows([HEADER, *LINES])
         db = work / f"{rule}.duckdb"
         dbt_vars = {"transactions_path": str(path), "as_of_date": "2010-12-03"}
         if rule == "keep":
             dbt_vars["identical_lines"] = "keep"
         result = run_dbt(["build", *SELECTION], db, work / rule, dbt_vars)
-        built[rule] = Build(db, path, result.returncode, result.stdout + result.stderr)
-        assert result.returncode == 0, built[rule].output[-4000:]
-    return built
+        build = Build(db, path, result.returncode, result.stdout + result.stderr)
+        assert result.returncode == 0, build.output[-4000:]
+        return build
+
+    build_rule.__qualname__ = build_rule.__name__ = f"build_{rule}"
+    return background_build("builds")(build_rule)
+
+
+#: rule -> its background build.
+BUILDERS = {rule: rule_builder(rule) for rule in ("collapse", "keep")}
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict[str, Build]:
+    return {rule: built(builder, tmp_path_factory) for rule, builder in BUILDERS.items()}
 
 
 def _accounting(build: Build) -> dict[str, int]:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run_dbt
+from conftest import background_build, built, run_dbt
 from netting_reference import Event, event_order, sequential_matches
 
 # Every test here runs on the SQL of one `dbt compile`.
@@ -33,6 +33,11 @@ STG_COLUMNS = ("line_id bigint, invoice_no varchar, customer_id bigint, stock_co
 
 @pytest.fixture(scope="session")
 def compiled_sql(tmp_path_factory) -> dict[str, str]:
+    return built(compile_netting, tmp_path_factory)
+
+
+@background_build("compiled_sql")
+def compile_netting(tmp_path_factory) -> dict[str, str]:
     """The compiled SQL of the staging, matching and netting models (vars with a quote in the marker)."""
     work_dir = tmp_path_factory.mktemp("compile")
     result = run_dbt(

@@ -1,8 +1,8 @@
 """Order-level and shop-platform exports inside real `dbt build` runs, with no var but transactions_path.
 
-Four small builds, each selecting only the models its case needs (the lines, the netting, the
-accounting and RFM; the whole project for CDNOW): a CDNOW-like order file (customer, date, quantity,
-amount) and a Shopify-like line export build; a folder of three
+Four small builds (in the background, conftest.background_build), each selecting only the models its
+case needs (the lines, the netting, the accounting and RFM; the whole project for CDNOW): a CDNOW-like
+order file (customer, date, quantity, amount) and a Shopify-like line export build; a folder of three
 monthly CSVs (one gzipped, one holding a row that is not valid CSV) gives the same lines, invoices and
 customers as the one file they concatenate to, and accounts for each file's lines on its own.
 """
@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import gzip
 import random
+import threading
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from conftest import Build, run_dbt
+from conftest import Build, background_build, built, run_dbt
 
 pytestmark = pytest.mark.dbt
 
@@ -84,8 +85,8 @@ def csv_text(header: list[str], rows: list[list[object]]) -> str:
     return ",".join(header) + "\n" + "".join(",".join(str(v) for v in row) + "\n" for row in rows)
 
 
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory) -> dict[str, Build]:
+def write_inputs(tmp_path_factory) -> dict[str, Path]:
+    """The four inputs, written once (one random sequence draws them all), by the first build that needs them."""
     rng = random.Random(20240101)
     work = tmp_path_factory.mktemp("order_exports")
     cdnow = work / "cdnow.csv"
@@ -107,12 +108,38 @@ def builds(tmp_path_factory) -> dict[str, Build]:
     concatenated = work / "concatenated.csv"
     concatenated.write_text(csv_text(UCI_HEADER, months["2011-01"]) + february.split("\n", 1)[1]
                             + csv_text(UCI_HEADER, months["2011-03"]).split("\n", 1)[1])
-    return {
-        "cdnow": build(work / "cdnow", cdnow, EVERYTHING),
-        "shopify": build(work / "shopify", shopify, LINES_AND_RFM),
-        "folder": build(work / "folder", folder, LINES_AND_RFM),
-        "concatenated": build(work / "concatenated", concatenated, LINES_AND_RFM),
-    }
+    return {"cdnow": cdnow, "shopify": shopify, "folder": folder, "concatenated": concatenated}
+
+
+_inputs_lock = threading.Lock()
+_inputs: dict[str, Path] = {}
+
+
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    with _inputs_lock:
+        if not _inputs:
+            _inputs.update(write_inputs(tmp_path_factory))
+        return _inputs
+
+
+def case_builder(case: str, selection: list[str]):
+    """The background build of one case, in its own directory beside the inputs."""
+    def build_case(tmp_path_factory) -> Build:
+        data = inputs(tmp_path_factory)[case]
+        return build(data.parent / case, data, selection)
+
+    build_case.__qualname__ = build_case.__name__ = f"build_{case}"
+    return background_build("builds")(build_case)
+
+
+#: case -> its background build.
+BUILDERS = {case: case_builder(case, selection) for case, selection in (
+    ("cdnow", EVERYTHING), ("shopify", LINES_AND_RFM), ("folder", LINES_AND_RFM), ("concatenated", LINES_AND_RFM))}
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict[str, Build]:
+    return {case: built(builder, tmp_path_factory) for case, builder in BUILDERS.items()}
 
 
 def test_cdnow_order_file_builds_and_net_revenue_is_the_sum_of_its_amounts(builds):

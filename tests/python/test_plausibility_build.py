@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Build, run_dbt
+from conftest import Build, background_build, built, run_dbt
 
 pytestmark = pytest.mark.dbt
 
@@ -94,14 +94,24 @@ def build(work_dir: Path, rows: list[tuple], dbt_vars: dict | None = None) -> Bu
     return Build(db_path, data_path, result.returncode, output)
 
 
+@background_build("reference")
+def build_reference(tmp_path_factory) -> Build:
+    return build(tmp_path_factory.mktemp("reference"), [*CLEAN, ON_AS_OF_DAY], {"as_of_date": AS_OF.isoformat()})
+
+
+@background_build("messy")
+def build_messy(tmp_path_factory) -> Build:
+    return build(tmp_path_factory.mktemp("messy"), [*COPIES, *CLEAN, *(line for line, _, _ in IMPLAUSIBLE.values())])
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Build:
-    return build(tmp_path_factory.mktemp("reference"), [*CLEAN, ON_AS_OF_DAY], {"as_of_date": AS_OF.isoformat()})
+    return built(build_reference, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory) -> Build:
-    return build(tmp_path_factory.mktemp("messy"), [*COPIES, *CLEAN, *(line for line, _, _ in IMPLAUSIBLE.values())])
+    return built(build_messy, tmp_path_factory)
 
 
 def test_every_customer_figure_is_the_reference_one(messy, reference):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_recall_fscore_support
 
-from conftest import ROOT, Build, run_dbt
+from conftest import ROOT, Build, background_build, built, generated_paths, run_dbt
 from customer_segments.prediction.clv import BgNbdParams
 from customer_segments.prediction.first_purchase import CLASSIFIER_SAMPLE_SIZE, prepare_features
 from customer_segments.prediction.forecast import dropout_test
@@ -351,8 +351,14 @@ def test_a_product_the_build_never_sold_counts_in_the_basket_value_only(generate
 
 @pytest.fixture(scope="module")
 def marked_build(tmp_path_factory, generated_data) -> Build:
+    return built(build_marked, tmp_path_factory)
+
+
+@background_build("marked_build")
+def build_marked(tmp_path_factory) -> Build:
     """The chain up to first_purchase_features built on the generated lines with their cancellations
     marked X instead of C (x for c), under var cancellation_marker X."""
+    generated_data = generated_paths(tmp_path_factory)
     work = tmp_path_factory.mktemp("marked")
     data = work / "invoice_lines.parquet"
     with duckdb.connect() as con:

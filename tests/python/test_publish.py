@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from conftest import ROOT
+from conftest import ROOT, background_build, build_generated, built, generated_paths, publish_generated
 from customer_segments.delivery.dbt_process import completed_relations, dbt_database_name
 from customer_segments.delivery.file_replacement import PublishError, lock_path, publish, publish_build
 
@@ -128,6 +128,11 @@ def served(published_build, tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def republished(generated_build, published_build, generated_data, tmp_path_factory) -> dict:
+    return built(republish, tmp_path_factory)
+
+
+@background_build("republished")
+def republish(tmp_path_factory) -> dict:
     """Build B into the working file build A (the session build) left, with a reader holding the served
     file open, and publish; the served file was mode 0600 with its own owner. Build A's segments carry
     other names in the working file's segment_id_history (EARLIER_NAME).
@@ -136,6 +141,8 @@ def republished(generated_build, published_build, generated_data, tmp_path_facto
     those product names are A's alone; the working file also holds a table no model of the project
     makes any more (a model renamed since build A).
     """
+    generated_build, published_build = built(build_generated, tmp_path_factory), built(publish_generated, tmp_path_factory)
+    generated_data = generated_paths(tmp_path_factory)
     work = tmp_path_factory.mktemp("republish")
     working = work / WORKING_NAME
     shutil.copyfile(generated_build.db_path, working)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import dbt_build
+from conftest import background_build, built, dbt_build, generated_paths
 
 pytestmark = pytest.mark.dbt
 
@@ -56,8 +56,9 @@ def cosmetic_copy(frame: pd.DataFrame) -> pd.DataFrame:
     return copy.sample(frac=1, random_state=7)
 
 
-@pytest.fixture(scope="module")
-def redelivered(tmp_path_factory, generated_data):
+@background_build("redelivered")
+def build_redelivered(tmp_path_factory):
+    generated_data = generated_paths(tmp_path_factory)
     folder = tmp_path_factory.mktemp("delivery") / "shop's export"
     folder.mkdir()
     path = folder / "invoice_lines.csv"
@@ -76,6 +77,11 @@ def redelivered(tmp_path_factory, generated_data):
     build = dbt_build(tmp_path_factory.mktemp("redelivered_build"), path, {"column_map": COLUMN_MAP})
     assert build.returncode == 0, build.output[-5000:]
     return build, len(lines)
+
+
+@pytest.fixture(scope="module")
+def redelivered(tmp_path_factory, generated_data):
+    return built(build_redelivered, tmp_path_factory)
 
 
 def test_customer_marts_are_identical_to_the_clean_build(redelivered, generated_build):

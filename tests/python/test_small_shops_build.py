@@ -1,7 +1,8 @@
 """Small shops build and publish: 1, 2, 3, 20 and 200 customers, a single day and a single invoice.
 
 Each case is one `python -m customer_segments.delivery.publish` run (a real `dbt build` of every model
-and data test, then the publish, which happens only when every node passed), built once per module.
+and data test, then the publish, which happens only when every node passed), built once per session, in
+the background (conftest.background_build) alongside the suite's other builds.
 What a model could not do on so little data is in table build_notes, and its table still exists.
 The inputs are made here: a hand-written CSV with only the required columns (the input contract's
 one-customer, one-day promise), and synthetic_shop's data cut down, with descriptions dropped or a
@@ -13,13 +14,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
+from conftest import background_build, built
 from synthetic_shop.generate import generate_invoice_lines
 
 pytestmark = pytest.mark.dbt
@@ -103,21 +104,27 @@ def publish(work: Path, data: Path) -> Published:
     return Published(published, result)
 
 
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory) -> dict[str, Published]:
-    inputs = {}
-    for i, (case, make) in enumerate(CASES.items()):
+def case_publisher(i: int, case: str):
+    """The background build of one case: its input written under its own directory, then published."""
+    def publish_case(tmp_path_factory) -> Published:
         work = tmp_path_factory.mktemp(f"small_shop_{i}")
-        data = make(work)
+        data = CASES[case](work)
         if isinstance(data, pd.DataFrame):
             data.to_parquet(work / "lines.parquet", index=False)
             data = work / "lines.parquet"
-        inputs[case] = (work, data)
-    # Two publishes at a time: each is a separate process in its own directory, and most of a small
-    # build is dbt starting up on one core.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        running = {case: pool.submit(publish, work, data) for case, (work, data) in inputs.items()}
-        return {case: future.result() for case, future in running.items()}
+        return publish(work, data)
+
+    publish_case.__qualname__ = publish_case.__name__ = f"publish_small_shop_{i}"
+    return background_build("builds")(publish_case)
+
+
+#: case -> its background build.
+PUBLISHERS = {case: case_publisher(i, case) for i, case in enumerate(CASES)}
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict[str, Published]:
+    return {case: built(publisher, tmp_path_factory) for case, publisher in PUBLISHERS.items()}
 
 
 @pytest.mark.parametrize("case", list(CASES))
