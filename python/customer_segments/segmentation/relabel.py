@@ -29,9 +29,10 @@ MAX_CENTROID_SHIFT = 0.5
 #: A build continues the previous one when at least this share of the previous build's customers are
 #: in it with the same first purchase timestamp. The same file again, or the file with later invoices
 #: appended, keeps 100% (first purchases do not move when history grows); another shop's export whose
-#: customer numbers overlap keeps almost none (the embedded data then the real data: 0.1%, see
-#: docs/segmentation.md). 80% leaves room for customers an export drops (erased accounts, fully
-#: cancelled customers) without letting a different data set inherit ids.
+#: customer numbers overlap keeps almost none (the embedded data then the real data: 2,199 of its
+#: 2,997 customer numbers are in the real data, none with the same first purchase; customer numbers
+#: alone would say 73%). 80% leaves room for customers an export drops (erased accounts) without
+#: letting a different data set inherit ids.
 MIN_CONTINUING_SHARE = 0.8
 #: The columns of a build's customers that the continuation test compares.
 CONTINUATION_KEY = ("customer_id", "first_purchase_at")
