@@ -1,5 +1,6 @@
 """One row per customer with monetary > 0: their K-means segment, with k from segment_k_selection
-(capped to what the data can hold) and ids kept from the previous build where centroids barely moved
+(capped to what the data can hold), ids kept from the previous build only when this build continues its
+customers' history and centroids barely moved, names from the median member
 (customer_segments.segmentation.segments)."""
 
 from customer_segments.segmentation.segments import customer_segments_table, previous_segments

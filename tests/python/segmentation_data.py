@@ -7,6 +7,8 @@ import pandas as pd
 
 #: (recency_days, frequency, monetary) centres of four well separated planted groups.
 CENTRES = ((5, 30, 20000.0), (40, 8, 2500.0), (200, 2, 400.0), (20, 1, 120.0))
+#: The as-of date the planted customers' first purchases are counted back from.
+AS_OF = pd.Timestamp("2011-12-10 09:00")
 
 
 def planted_customers(per_group: int = 80, seed: int = 0, first_id: int = 10000) -> pd.DataFrame:
@@ -26,4 +28,6 @@ def planted_customers(per_group: int = 80, seed: int = 0, first_id: int = 10000)
         }))
     customers = pd.concat(frames, ignore_index=True)
     customers.insert(0, "customer_id", np.arange(first_id, first_id + len(customers)))
+    # As customer_rfm has it: what tells a build that continues these customers' history from another.
+    customers["first_purchase_at"] = AS_OF - pd.to_timedelta(customers["tenure_days"], unit="D")
     return customers

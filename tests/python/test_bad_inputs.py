@@ -225,7 +225,8 @@ def test_segments_to_fit_needs_a_whole_number_in_range(value):
 # ---------------------------------------------------------------- degenerate customer sets
 
 def customers(rows: list[tuple[int, int, int, float]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["customer_id", "recency_days", "frequency", "monetary"])
+    table = pd.DataFrame(rows, columns=["customer_id", "recency_days", "frequency", "monetary"])
+    return table.assign(first_purchase_at=pd.Timestamp("2011-01-01"))
 
 
 def test_fewer_customers_than_segments_caps_k_with_a_warning():

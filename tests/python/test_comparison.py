@@ -12,7 +12,6 @@ from customer_segments.segmentation.comparison import (
     dbscan_eps,
 )
 from customer_segments.segmentation.importance import feature_importance_table
-from customer_segments.segmentation.naming import apply_name_overrides, name_segments
 from customer_segments.segmentation.segments import build_customer_segments
 from customer_segments.segmentation.selection import build_k_selection
 from customer_segments.segmentation.stability import STABLE_ARI, bootstrap_stability
@@ -89,19 +88,6 @@ def test_feature_importance_names_the_feature_that_separates_a_segment():
     assert overall["anova_f"].idxmax() == "recency_days"
     assert overall["surrogate_tree_importance"].idxmax() == "recency_days"
     assert table["surrogate_tree_importance"].groupby(table["segment_id"]).sum().round(6).eq(1).all()
-
-
-def test_analyst_overrides_rename_by_segment_id_and_must_keep_names_unique():
-    names = name_segments(np.array([[-1.0, 1.0, 1.0], [1.0, -1.0, -1.0]]), ("recency_days", "frequency", "monetary"),
-                          PLAYBOOK, np.array([3, 7]))
-    overrides = pd.DataFrame({"segment_id": [7, 99], "segment_name": ["Sleeping beauties", "Unused"],
-                              "suggested_actions": [None, "x"]})
-    renamed = apply_name_overrides(names, overrides).set_index("segment_id")
-    assert renamed.loc[7, "segment_name"] == "Sleeping beauties"
-    assert renamed.loc[7, "suggested_actions"] == names.set_index("segment_id").loc[7, "suggested_actions"]
-    assert renamed.loc[3, "segment_name"] == "Champions"
-    with pytest.raises(ValueError, match="unique after overrides"):
-        apply_name_overrides(names, pd.DataFrame({"segment_id": [7], "segment_name": ["Champions"]}))
 
 
 def test_row_order_of_the_input_changes_nothing(customers):

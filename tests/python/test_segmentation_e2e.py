@@ -120,3 +120,39 @@ def test_segmentation_tests_fail_when_their_rule_breaks(copy_of_build, tmp_path)
         "expression_is_true_segment_feature_importance__select_count_from_ref_segment_feature_importance_where_is_top_driver",
     ):
         assert any(test_name in line for line in failed), test_name
+
+
+def test_names_fit_and_typicality_on_the_generated_build(generated_build):
+    rows = generated_build.query(
+        "select segment_id, segment_name, segment_label, count(*), min(membership_rank), max(membership_rank), "
+        "count(*) filter (where membership_margin < 0) from customer_segments group by all order by segment_id")
+    print(rows)
+    assert len({r[1] for r in rows}) == len(rows)
+    assert all("(" not in name or not name.rstrip(")").split("(")[-1].isdigit() for _, name, *_ in rows)
+    # Each segment's members are ranked 1..size by their margin; negative margins are rare border cases.
+    assert all(low == 1 and high == size for _, _, _, size, low, high, _ in rows)
+    assert sum(r[6] for r in rows) <= 0.01 * sum(r[3] for r in rows)
+    clear_first = generated_build.scalar(
+        "select bool_and(ordered) from (select membership_margin >= lead(membership_margin) over "
+        "(partition by segment_id order by membership_rank) or lead(membership_margin) over "
+        "(partition by segment_id order by membership_rank) is null as ordered from customer_segments)")
+    assert clear_first
+
+
+def test_name_and_id_tests_fail_when_their_rule_breaks(copy_of_build, tmp_path):
+    with duckdb.connect(str(copy_of_build.db_path)) as con:
+        labels = dict(con.execute("select segment_id, any_value(segment_label) from customer_segments group by 1").fetchall())
+        # A label its median member does not bear, a name two segments share, a kept id without a shift.
+        wrong = next(label for label in labels.values() if label != labels[1])
+        con.execute("update customer_segments set segment_label = ? where segment_id = 1", [wrong])
+        con.execute("update customer_segments set segment_name = (select segment_name from customer_segments "
+                    "where segment_id = 3 limit 1) where segment_id = 2")
+        con.execute("update customer_segments set id_source = 'kept from the previous build' where segment_id = 4")
+    result = run_dbt(["test", "--select", "path:models/marts/customer_segments.py"], copy_of_build.db_path, tmp_path,
+                     {"transactions_path": str(copy_of_build.data_path)})
+    assert result.returncode != 0
+    failed = [line for line in result.stdout.splitlines() if " FAIL " in line]
+    print("\n".join(failed))
+    for test_name in ("customer_segments_label_fits_median_member", "customer_segments_names_unique",
+                      "expression_is_true_customer_segments__centroid_shift_is_not_null_id_source_kept_from_the_previous_build_"):
+        assert any(test_name in line for line in failed), test_name

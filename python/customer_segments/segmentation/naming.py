@@ -1,13 +1,29 @@
-"""Names for segments: a descriptive label from where the centroid sits, and a business name and
-suggested actions from the playbook seed."""
+"""Names for segments that fit their members: a descriptive label from where the segment's median
+member sits among all segmented customers, a business name and suggested actions from the playbook
+seed, and names that tell segments apart.
+
+The rule (checked independently in SQL by tests/customer_segments_label_fits_median_member.sql):
+for each feature, the segment's median member is the median of that feature over the segment's
+customers; its percentile is the mid-rank share of all segmented customers (monetary > 0) below it,
+p = (customers below + half the customers equal) / customers. p < 1/3 is the low level, p > 2/3 the
+high level, else mid. Recency reads the other way round (low recency days = recent). So "Lapsed ·
+one-off · low value" says that the segment's median member bought longer ago, fewer times and for
+less than two thirds of all customers; it does not say that every member did (the membership margin
+of :mod:`customer_segments.segmentation.clustering` says how typical each member is).
+"""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pandas as pd
 
-#: A standardized centroid coordinate beyond +-LEVEL_THRESHOLD is high/low, otherwise mid.
-LEVEL_THRESHOLD = 0.5
+#: Cut points of the levels, on the percentile of a segment's median member: below 1/3 is low, above
+#: 2/3 high. Compared in whole numbers (6 * below + 3 * equal against 2n and 4n), so no rounding
+#: decides a level, and the SQL test reproduces them exactly.
+LOW_BELOW = 1 / 3
+HIGH_ABOVE = 2 / 3
 #: Words for the levels of each feature; recency is inverted (low recency = recent).
 LEVEL_WORDS: dict[str, dict[str, str]] = {
     "recency_days": {"low": "recent", "mid": "mid", "high": "lapsed"},
@@ -19,25 +35,59 @@ LABEL_WORDS: dict[str, dict[str, str]] = {
     "frequency": {"low": "one-off", "mid": "occasional", "high": "frequent"},
     "monetary": {"low": "low value", "mid": "mid value", "high": "high value"},
 }
+#: Words that compare segments sharing a name and levels: (more, less, most); "more" is the lower
+#: recency and the higher frequency and monetary.
+COMPARATIVE_WORDS: dict[str, tuple[str, str, str]] = {
+    "recency_days": ("more recent", "less recent", "most recent"),
+    "frequency": ("more frequent", "less frequent", "most frequent"),
+    "monetary": ("higher value", "lower value", "highest value"),
+}
 PLAYBOOK_COLUMNS = ("priority", "recency_level", "frequency_level", "monetary_level", "segment_name", "suggested_actions")
+#: The playbook's level column of each feature.
+PLAYBOOK_LEVEL_COLUMNS = {"recency_days": "recency_level", "frequency": "frequency_level", "monetary": "monetary_level"}
 
 
-def level(z: float, threshold: float = LEVEL_THRESHOLD) -> str:
-    """'low', 'mid' or 'high' for a standardized coordinate."""
-    if z < -threshold:
-        return "low"
-    if z > threshold:
-        return "high"
-    return "mid"
+def percentile_level(values: np.ndarray, median: float) -> tuple[float, str]:
+    """(mid-rank percentile of ``median`` among ``values``, 'low' / 'mid' / 'high' by the cut points)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        raise ValueError("no customers to compare the median member with")
+    below = int((values < median).sum())
+    equal = int((values == median).sum())
+    n = len(values)
+    # p < 1/3  <=>  6 * below + 3 * equal < 2n;  p > 2/3  <=>  6 * below + 3 * equal > 4n.
+    scaled = 6 * below + 3 * equal
+    word = "low" if scaled < 2 * n else "high" if scaled > 4 * n else "mid"
+    return (below + equal / 2) / n, word
 
 
-def centroid_levels(centroid: np.ndarray, feature_names: tuple[str, ...]) -> dict[str, str]:
-    """Level word of each feature for one centroid, e.g. {'recency_days': 'recent', ...}."""
-    return {name: LEVEL_WORDS[name][level(float(z))] for name, z in zip(feature_names, centroid)}
+def median_member_levels(customers: pd.DataFrame, feature_names: tuple[str, ...]) -> pd.DataFrame:
+    """One row per segment: segment_id, ``median_<f>``, ``percentile_<f>`` and the level word of each
+    feature (column ``<f>``, e.g. recency_days = 'recent'), sorted by segment_id.
+
+    ``customers`` holds every segmented customer once: segment_id and the raw ``feature_names``.
+    """
+    missing = [c for c in ("segment_id", *feature_names) if c not in customers.columns]
+    if missing:
+        raise ValueError(f"segmented customers are missing columns {missing}")
+    unknown = [f for f in feature_names if f not in LEVEL_WORDS]
+    if unknown:
+        raise ValueError(f"no level words for features {unknown}; known: {list(LEVEL_WORDS)}")
+    values = {f: customers[f].astype("float64").to_numpy() for f in feature_names}
+    rows = []
+    for segment_id, members in customers.groupby("segment_id", sort=True):
+        row: dict[str, object] = {"segment_id": int(segment_id)}
+        for feature in feature_names:
+            median = float(np.median(members[feature].astype("float64").to_numpy()))
+            percentile, word = percentile_level(values[feature], median)
+            row |= {f"median_{feature}": median, f"percentile_{feature}": percentile,
+                    feature: LEVEL_WORDS[feature][word]}
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def descriptive_label(levels: dict[str, str]) -> str:
-    """'Recent · frequent · high value' from a centroid's levels."""
+    """'Recent · frequent · high value' from a segment's levels."""
     return " · ".join(LABEL_WORDS[name][word] for name, word in levels.items())
 
 
@@ -46,11 +96,7 @@ def match_playbook(levels: dict[str, str], playbook: pd.DataFrame) -> pd.Series:
     missing = [c for c in PLAYBOOK_COLUMNS if c not in playbook.columns]
     if missing:
         raise ValueError(f"segment playbook is missing columns {missing}")
-    wanted = {
-        "recency_level": levels.get("recency_days", "*"),
-        "frequency_level": levels.get("frequency", "*"),
-        "monetary_level": levels.get("monetary", "*"),
-    }
+    wanted = {column: levels.get(feature, "*") for feature, column in PLAYBOOK_LEVEL_COLUMNS.items()}
     rows = playbook.sort_values("priority")
     matches = np.ones(len(rows), dtype=bool)
     for column, value in wanted.items():
@@ -60,44 +106,84 @@ def match_playbook(levels: dict[str, str], playbook: pd.DataFrame) -> pd.Series:
     return rows.loc[matches].iloc[0]
 
 
-def name_segments(centroids: np.ndarray, feature_names: tuple[str, ...], playbook: pd.DataFrame,
-                  segment_ids: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per segment: segment_id, segment_name, segment_label, levels, suggested_actions.
+def all_readings(feature_names: tuple[str, ...] = tuple(LEVEL_WORDS)) -> list[dict[str, str]]:
+    """Every combination of level words the rule can give ``feature_names`` (27 for RFM)."""
+    words = [list(LEVEL_WORDS[f].values()) for f in feature_names]
+    return [dict(zip(feature_names, combination)) for combination in itertools.product(*words)]
 
-    ``segment_ids`` (default 1..k) label the rows of ``centroids``. Two segments that match the same
-    playbook row get the name suffixed by their id, so names stay unique and readable ("Regulars (2)").
+
+def _comparative(feature: str, position: int, n: int) -> str:
+    more, less, most = COMPARATIVE_WORDS[feature]
+    if n == 2:
+        return (more, less)[position]
+    if position == 0:
+        return most
+    ordinal = {2: "2nd", 3: "3rd"}.get(position + 1, f"{position + 1}th")
+    return f"{ordinal} {most}"
+
+
+def distinct_names(names: pd.DataFrame, feature_names: tuple[str, ...]) -> pd.Series:
+    """segment_name made unique by what tells segments of one playbook name apart.
+
+    Segments that share a name get, in parentheses, the label words of the features on which their
+    levels differ ("Regulars (high value)", "Regulars (mid value)"); segments alike in every level are
+    then ordered on the feature whose median-member percentile spreads them most ("Champions (higher
+    value)", "Champions (lower value)"; three or more: "most frequent", "2nd most frequent", ...).
+    Every added word is true of the segment's median member relative to the others.
     """
-    if segment_ids is None:
-        segment_ids = np.arange(1, len(centroids) + 1)
+    result = names["segment_name"].copy()
+    for name, group in names.groupby("segment_name", sort=False):
+        if len(group) < 2:
+            continue
+        differing = [f for f in feature_names if group[f].nunique() > 1]
+        words = {i: [LABEL_WORDS[f][group.at[i, f]] for f in differing] for i in group.index}
+        for _, alike in group.groupby(list(feature_names), sort=False):
+            if len(alike) < 2:
+                continue
+            spreads = {f: np.ptp(alike[f"percentile_{f}"].to_numpy()) for f in feature_names}
+            feature = max(feature_names, key=lambda f: spreads[f])
+            ranked = alike.assign(key=alike[f"percentile_{feature}"] * (1 if feature == "recency_days" else -1))
+            for position, i in enumerate(ranked.sort_values(["key", "segment_id"]).index):
+                words[i].append(_comparative(feature, position, len(alike)))
+        for i in group.index:
+            result.at[i] = f"{name} ({', '.join(words[i])})"
+    if result.duplicated().any():
+        raise ValueError(f"segment names are not unique: {result.tolist()}")
+    return result
+
+
+def name_segments(levels: pd.DataFrame, playbook: pd.DataFrame, feature_names: tuple[str, ...]) -> pd.DataFrame:
+    """One row per segment: segment_id, segment_name, segment_label, the levels, suggested_actions.
+
+    ``levels`` is :func:`median_member_levels`'s table. Names are the playbook's, told apart by
+    :func:`distinct_names` where several segments get the same one.
+    """
     rows = []
-    for segment_id, centroid in zip(segment_ids, centroids):
-        levels = centroid_levels(centroid, feature_names)
-        entry = match_playbook(levels, playbook)
-        rows.append(
-            {
-                "segment_id": int(segment_id),
-                "segment_name": str(entry["segment_name"]),
-                "segment_label": descriptive_label(levels),
-                "recency_level": levels.get("recency_days"),
-                "frequency_level": levels.get("frequency"),
-                "monetary_level": levels.get("monetary"),
-                "suggested_actions": str(entry["suggested_actions"]),
-            }
-        )
+    for _, segment in levels.iterrows():
+        segment_levels = {f: str(segment[f]) for f in feature_names}
+        entry = match_playbook(segment_levels, playbook)
+        rows.append({
+            "segment_id": int(segment["segment_id"]),
+            "segment_name": str(entry["segment_name"]),
+            "segment_label": descriptive_label(segment_levels),
+            "recency_level": segment_levels.get("recency_days"),
+            "frequency_level": segment_levels.get("frequency"),
+            "monetary_level": segment_levels.get("monetary"),
+            "suggested_actions": str(entry["suggested_actions"]),
+        })
     names = pd.DataFrame(rows)
-    repeated = names["segment_name"].duplicated(keep=False)
-    names.loc[repeated, "segment_name"] = names.loc[repeated].apply(
-        lambda r: f"{r['segment_name']} ({r['segment_id']})", axis=1
-    )
+    names["segment_name"] = distinct_names(pd.concat([names, levels.drop(columns="segment_id")], axis=1),
+                                           feature_names)
     return names
 
 
 def apply_name_overrides(names: pd.DataFrame, overrides: pd.DataFrame | None) -> pd.DataFrame:
     """Analyst overrides (seed segment_name_overrides) of segment_name and, when given, suggested_actions.
 
-    Segment ids are stable between builds (:mod:`customer_segments.segmentation.relabel`), so an override written
-    for segment 3 keeps naming the same customers after new data arrives. Overrides for ids not in this
-    build are ignored; names must stay unique.
+    Segment ids are kept while builds continue the same customers' history
+    (:mod:`customer_segments.segmentation.relabel`), so an override written for segment 3 keeps naming
+    the same customers after new data arrives; after a restart (another data set) id 3 is another
+    segment. Overrides for ids not in this build are ignored; names must stay unique.
     """
     if overrides is None or overrides.empty:
         return names

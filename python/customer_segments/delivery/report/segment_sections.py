@@ -80,7 +80,7 @@ def segment_profiles(report: Report) -> Section | None:
         select
             segment_id as "Id",
             segment_name as "Segment",
-            segment_label as "Where the centroid sits",
+            segment_label as "Where the median member sits",
             customers as "Customers",
             cast(round(net_revenue) as bigint) as "Net revenue (£)",
             median_recency_days as "Median recency (days)",
