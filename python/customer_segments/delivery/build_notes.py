@@ -9,6 +9,7 @@ import pandas as pd
 
 from customer_segments.notes import notes_table
 from customer_segments.prediction.clv import forecast_note, holdout_note
+from customer_segments.prediction.new_customer import new_customer_notes
 from customer_segments.prediction.skipped import classifier_notes
 from customer_segments.products.categories import categories_note
 from customer_segments.segmentation.comparison import comparison_note
@@ -18,7 +19,7 @@ from customer_segments.segmentation.selection import k_selection_note
 
 def build_notes(k_selection: pd.DataFrame, segments: pd.DataFrame, products: pd.DataFrame,
                 first_purchase_features: pd.DataFrame, purchase_summary: pd.DataFrame, classifier_cutoff: str,
-                settings: Mapping[str, object]) -> pd.DataFrame:
+                settings: Mapping[str, object], new_customer_outcomes: pd.DataFrame) -> pd.DataFrame:
     """One row per note (model, note, detail), sorted; the inputs are the refs the noted models read
     (``classifier_cutoff``: build_dates' classifier_cutoff_date, ISO, as the classifier models read it)."""
     return notes_table([
@@ -32,4 +33,5 @@ def build_notes(k_selection: pd.DataFrame, segments: pd.DataFrame, products: pd.
         forecast_note(purchase_summary.loc[purchase_summary["period"] == "full"], settings["forecast_horizon_days"],
                       settings["clv_horizon_days"], settings["clv_annual_discount_rate"]),
         holdout_note(purchase_summary.loc[purchase_summary["period"] == "calibration"]),
+        *new_customer_notes(new_customer_outcomes),
     ])
