@@ -1,9 +1,8 @@
 -- One row per customer (of customer_rfm): what happened in the horizon after their first purchase
 -- invoice, the target of new_customer_predictions, and which part of its time split they are in.
 --
--- The horizon: var new_customer_horizon_days (365), or half the data's window (first valid day to the
--- as-of date, whole days rounded down) when that is shorter, so that at least the first half of the
--- window's first purchases have a whole horizon inside the data. Real data: 374 days, so 187.
+-- The horizon: build_dates.new_customer_horizon_days (var new_customer_horizon_days, 365, or half the
+-- data's window when that is shorter: 187 days on the real data).
 -- A customer's horizon runs from the first purchase invoice's timestamp for horizon_days days; it is
 -- complete when it ends at or before the as-of date (the data holds everything before it).
 --   actual_purchases: distinct purchase invoices other than the first, dated in the horizon.
@@ -13,13 +12,9 @@
 --     complete horizon never moves as data arrives.
 --   horizon_*: the customer's recency, frequency and monetary as of the horizon's end, computed as
 --     customer_rfm computes them over the whole data: the segment their first horizon falls in.
--- Split, by first-purchase date, of the customers whose horizon is complete: 'train' before the split
--- date, 'test' from it; 'open' for a horizon still running (actuals null). The split date is the first
--- of the month on or before the day two thirds of the way from the first valid day to the last day a
--- first purchase can have a complete horizon (as_of_date - horizon_days), or that day itself when the
--- month start is not after the first day (build_dates' rule, on the complete-horizon window).
--- Real data: 2010-12-01 to 2011-06-06, two thirds is 2011-04-04, so 2011-04-01.
-{%- set horizon_var = number_var('new_customer_horizon_days', 1, 36500, whole=true) %}
+-- Split, by first-purchase date, of the customers whose horizon is complete: 'train' before
+-- build_dates.classifier_cutoff_date, 'test' from it; 'open' for a horizon still running (actuals
+-- null). Real data: 2011-04-01, the month start two thirds of the way to the last complete horizon.
 
 with
 
@@ -42,47 +37,16 @@ first_purchases as (
 
 ),
 
-dates as (
-
-    select * from {{ ref('build_dates') }}
-
-),
-
-horizon as (
-
-    select
-        first_invoice_date,
-        as_of_date,
-        least({{ horizon_var }}, cast(floor(date_diff('day', first_invoice_date, as_of_date) / 2) as integer))
-            as horizon_days
-
-    from dates
-
-),
-
-split_point as (
-
-    select
-        *,
-        first_invoice_date + cast(floor(2 * date_diff('day', first_invoice_date, as_of_date - horizon_days) / 3) as integer)
-            as split_point_date
-
-    from horizon
-
-),
-
+-- The horizon and the split date have one home: build_dates (var new_customer_horizon_days, shortened
+-- to half the window; var classifier_cutoff_date, else derived from the complete-horizon window).
 split as (
 
     select
-        horizon_days,
-        as_of_date,
-        case
-            when cast(date_trunc('month', split_point_date) as date) > first_invoice_date
-                then cast(date_trunc('month', split_point_date) as date)
-            else split_point_date
-        end as split_date
+        new_customer_horizon_days as horizon_days,
+        classifier_cutoff_date as split_date,
+        as_of_date
 
-    from split_point
+    from {{ ref('build_dates') }}
 
 ),
 

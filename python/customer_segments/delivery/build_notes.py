@@ -9,6 +9,7 @@ import pandas as pd
 
 from customer_segments.notes import notes_table
 from customer_segments.prediction.clv import forecast_note, holdout_note
+from customer_segments.prediction.horizon_segments import horizon_segments
 from customer_segments.prediction.new_customer import new_customer_notes
 from customer_segments.prediction.skipped import classifier_notes
 from customer_segments.products.categories import categories_note
@@ -28,7 +29,7 @@ def build_notes(k_selection: pd.DataFrame, segments: pd.DataFrame, products: pd.
         comparison_note("segment_feature_set_comparison", k_selection),
         feature_importance_note(segments),
         categories_note(products, settings["n_product_categories"]),
-        *classifier_notes(first_purchase_features, segments, classifier_cutoff,
+        *classifier_notes(first_purchase_features, horizon_segments(new_customer_outcomes, segments), classifier_cutoff,
                           settings["random_state"], settings["classifier_sample_size"]),
         forecast_note(purchase_summary.loc[purchase_summary["period"] == "full"], settings["forecast_horizon_days"],
                       settings["clv_horizon_days"], settings["clv_annual_discount_rate"]),

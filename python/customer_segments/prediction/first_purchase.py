@@ -190,7 +190,8 @@ def predict_segments(
     Parameters
     ----------
     features : one row per customer: customer_id, first_purchase_at and the feature columns.
-    segments : customer_id, segment_id (the target, from the full segmentation).
+    segments : customer_id, segment_id (the target: the segment of the first horizon,
+        prediction.horizon_segments).
     cutoff : time-split date; customers first buying before it train, the others test.
     n_folds : folds of the stratified cross-validation (shuffled with random_state).
     sample_size : the time split's models are fitted on at most this many train customers and tested

@@ -203,7 +203,8 @@ def load_models(model_table: pd.DataFrame) -> dict[str, NewCustomerModel]:
     """The pickled models of a new_customer_model table, by method (our own build wrote them)."""
     formats = set(model_table["artifact_format"].astype("int64"))
     if formats - {ARTIFACT_FORMAT}:
-        raise ValueError(f"new_customer_model has artifact format {sorted(formats)}, this package reads {ARTIFACT_FORMAT}: rebuild")
+        raise ValueError(f"new_customer_model has artifact format {sorted(formats)}, this package reads "
+                         f"{ARTIFACT_FORMAT}: rebuild")
     if set(model_table["sklearn_version"]) - {sklearn.__version__}:
         raise ValueError(f"new_customer_model was fitted with scikit-learn {sorted(set(model_table['sklearn_version']))}, "
                          f"this is {sklearn.__version__}: rebuild")
