@@ -15,10 +15,19 @@ predictions as (
 
 ),
 
+-- Every term summed below is an exact decimal: a sum of doubles depends on the order DuckDB's threads
+-- add them in, and the same input must give the same bytes.
 ranked as (
 
     select
         *,
+        cast(predicted_purchases - actual_purchases as decimal(38, 10)) as purchases_error,
+        cast(predicted_spend - actual_spend as decimal(38, 10)) as spend_error,
+        cast(predicted_purchases as decimal(38, 10)) as exact_predicted_purchases,
+        cast(predicted_spend as decimal(38, 10)) as exact_predicted_spend,
+        cast(actual_spend as decimal(38, 10)) as exact_actual_spend,
+        cast(probability_repeat as decimal(38, 10)) as exact_probability_repeat,
+        cast(probability_repeat - (actual_purchases > 0)::integer as decimal(38, 10)) as repeat_error,
         actual_purchases > 0 as repeated,
         rank() over (partition by method, split order by probability_repeat)
         + (count(*) over (partition by method, split, probability_repeat) - 1) / 2 as mid_rank
@@ -37,23 +46,22 @@ evaluation as (
 
         ---------- purchases after the first invoice
         avg(actual_purchases) as mean_actual_purchases,
-        avg(predicted_purchases) as mean_predicted_purchases,
-        avg(abs(predicted_purchases - actual_purchases)) as purchases_mae,
-        sqrt(avg((predicted_purchases - actual_purchases) ^ 2)) as purchases_rmse,
-        (sum(predicted_purchases) - sum(actual_purchases)) / nullif(sum(actual_purchases), 0)
-            as purchases_aggregate_error,
+        avg(exact_predicted_purchases)::double as mean_predicted_purchases,
+        avg(abs(purchases_error))::double as purchases_mae,
+        sqrt(avg(purchases_error * purchases_error)::double) as purchases_rmse,
+        (sum(purchases_error) / nullif(sum(actual_purchases), 0))::double as purchases_aggregate_error,
 
         ---------- net spend
-        avg(actual_spend) as mean_actual_spend,
-        avg(predicted_spend) as mean_predicted_spend,
-        avg(abs(predicted_spend - actual_spend)) as spend_mae,
-        sqrt(avg((predicted_spend - actual_spend) ^ 2)) as spend_rmse,
-        (sum(predicted_spend) - sum(actual_spend)) / nullif(sum(actual_spend), 0) as spend_aggregate_error,
+        avg(exact_actual_spend)::double as mean_actual_spend,
+        avg(exact_predicted_spend)::double as mean_predicted_spend,
+        avg(abs(spend_error))::double as spend_mae,
+        sqrt(avg(spend_error * spend_error)::double) as spend_rmse,
+        (sum(spend_error) / nullif(sum(exact_actual_spend), 0))::double as spend_aggregate_error,
 
         ---------- at least one repeat purchase
         avg(repeated::integer) as repeat_rate,
-        avg(probability_repeat) as mean_probability_repeat,
-        avg((probability_repeat - repeated::integer) ^ 2) as repeat_brier_score,
+        avg(exact_probability_repeat)::double as mean_probability_repeat,
+        avg(repeat_error * repeat_error)::double as repeat_brier_score,
         (
             sum(mid_rank) filter (where repeated)
             - count(*) filter (where repeated) * (count(*) filter (where repeated) + 1) / 2
