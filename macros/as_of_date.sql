@@ -32,3 +32,13 @@
         {{ build_date('as_of_date') }}
     {%- endif -%}
 {% endmacro %}
+
+{#- The first of the month of date `point`, or `point` itself when that month starts on or before date
+    `first_day` (a window inside one month): build_dates' split rule, so the date stays inside the data. -#}
+{% macro month_start_inside(point, first_day) %}
+    case
+        when cast(date_trunc('month', {{ point }}) as date) > {{ first_day }}
+            then cast(date_trunc('month', {{ point }}) as date)
+        else {{ point }}
+    end
+{%- endmacro %}

@@ -20,4 +20,5 @@ def model(dbt, session):
         purchase_summary=summary,
         classifier_cutoff=cutoff.isoformat(),
         settings=settings,
+        new_customer_outcomes=dbt.ref("new_customer_outcomes").df(),
     )

@@ -128,9 +128,12 @@ VARS: tuple[Var, ...] = (
     _whole("n_product_categories", 20, 1, 500, "product categories learned from descriptions"),
     _whole("segment_top_products", 10, 1, 1000, "products listed per segment in segment_product_purchases"),
     # predictions
-    Var("classifier_cutoff_date", "date", "", "first-purchase classifier time split; empty: the split date of "
-        "the data's window (model build_dates)", optional=True),
+    Var("classifier_cutoff_date", "date", "", "time split of the first-purchase models (new_customer_predictions, "
+        "segment classifier); empty: derived from the window of complete horizons (model build_dates)", optional=True),
     _whole("classifier_sample_size", 5000, 10, MAX_COUNT, "customers the first-purchase classifiers fit on"),
+    _whole("new_customer_horizon_days", 365, 1, 36_500, "new_customer_predictions: days after the first invoice "
+           "whose purchases and spend are predicted; shortened to half the data's window when that is shorter "
+           "(model build_dates)"),
     Var("forecast_calibration_end_date", "date", "", "purchase forecast holdout: end of the calibration; empty: "
         "the split date of the data's window (model build_dates)", optional=True),
     _whole("forecast_horizon_days", 365, 1, 36_500, "forecast horizon for expected purchases and spend, in days"),

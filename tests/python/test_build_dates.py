@@ -34,7 +34,26 @@ def reference_split_date(first: datetime.date, as_of: datetime.date) -> datetime
     return month_start if month_start > first else point
 
 
+def reference_horizon_days(first: datetime.date, as_of: datetime.date, horizon_var: int = 365) -> int:
+    """Var new_customer_horizon_days, or half the window (whole days, rounded down, at least 1) when shorter."""
+    return min(horizon_var, max(1, (as_of - first).days // 2))
+
+
+def reference_cutoff_date(first: datetime.date, as_of: datetime.date) -> datetime.date:
+    """The split rule at two thirds of the way from ``first`` to the last day a first purchase can have a
+    complete horizon (``as_of`` - the horizon)."""
+    last = as_of - datetime.timedelta(days=reference_horizon_days(first, as_of))
+    point = first + datetime.timedelta(days=2 * (last - first).days // 3)
+    month_start = point.replace(day=1)
+    return month_start if month_start > first else point
+
+
 def test_the_reference_gives_todays_dates_on_the_real_window_and_its_shifts():
+    # The first-purchase cutoff: horizons of 187 days, complete by 2011-06-06, two thirds there 2011-04-04.
+    assert reference_cutoff_date(datetime.date(2010, 12, 1), datetime.date(2011, 12, 10)) == datetime.date(2011, 4, 1)
+    assert reference_cutoff_date(datetime.date(2023, 12, 1), datetime.date(2024, 12, 10)) == datetime.date(2024, 4, 1)
+    assert reference_cutoff_date(datetime.date(2010, 12, 2), datetime.date(2011, 12, 11)) == datetime.date(2011, 4, 1)
+    assert reference_cutoff_date(datetime.date(2011, 3, 5), datetime.date(2011, 3, 21)) == datetime.date(2011, 3, 10)
     # The real data: 2010-12-01 to as-of 2011-12-10; moved by 13 years (a leap day inside) and by one day.
     assert reference_split_date(datetime.date(2010, 12, 1), datetime.date(2011, 12, 10)) == datetime.date(2011, 7, 1)
     assert reference_split_date(datetime.date(2023, 12, 1), datetime.date(2024, 12, 10)) == datetime.date(2024, 7, 1)
@@ -109,15 +128,19 @@ def test_unset_dates_follow_the_rule_on_every_window(window_builds, name):
     assert (dates["first_invoice_date"], dates["last_invoice_date"]) == (first, last)
     assert dates["as_of_date"] == last + datetime.timedelta(days=1)
     split = reference_split_date(first, dates["as_of_date"])
-    assert dates["split_date"] == dates["classifier_cutoff_date"] == dates["forecast_calibration_end_date"] == split
+    assert dates["split_date"] == dates["forecast_calibration_end_date"] == split
+    assert dates["classifier_cutoff_date"] == reference_cutoff_date(first, dates["as_of_date"])
+    assert dates["new_customer_horizon_days"] == reference_horizon_days(first, dates["as_of_date"])
     assert dates["as_of_date_is_derived"] and dates["classifier_cutoff_date_is_derived"]
     assert dates["forecast_calibration_end_date_is_derived"]
 
 
 def test_the_generated_window_and_its_shifts_give_the_real_datas_dates(window_builds):
     # The generator's window is the real data's, so the derived dates are today's defaults.
-    assert dates_of(window_builds["as_generated"])["classifier_cutoff_date"] == datetime.date(2011, 7, 1)
-    assert dates_of(window_builds["thirteen_years_later"])["classifier_cutoff_date"] == datetime.date(2024, 7, 1)
+    assert dates_of(window_builds["as_generated"])["forecast_calibration_end_date"] == datetime.date(2011, 7, 1)
+    assert dates_of(window_builds["thirteen_years_later"])["forecast_calibration_end_date"] == datetime.date(2024, 7, 1)
+    assert dates_of(window_builds["as_generated"])["classifier_cutoff_date"] == datetime.date(2011, 4, 1)
+    assert dates_of(window_builds["thirteen_years_later"])["classifier_cutoff_date"] == datetime.date(2024, 4, 1)
     one_month = dates_of(window_builds["one_month"])
     assert one_month["first_invoice_date"] < one_month["classifier_cutoff_date"] < one_month["as_of_date"]
 

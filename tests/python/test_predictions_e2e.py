@@ -129,20 +129,24 @@ def test_time_split_is_by_first_purchase_and_disjoint(generated_build):
         inner join first_purchase_features as f on p.customer_id = f.customer_id
         where p.evaluation = 'time_split' and p.model_name = 'logistic_regression'""")
     assert splits["customer_id"].is_unique
-    cutoff = pd.Timestamp("2011-07-01")
+    # build_dates' rule on the complete-horizon window (first purchases by 2011-06-06): 2011-04-01.
+    cutoff = pd.Timestamp("2011-04-01")
+    assert generated_build.scalar("select classifier_cutoff_date from build_dates") == cutoff.date()
     assert (splits.loc[splits["split"] == "train", "first_purchase_at"] < cutoff).all()
     assert (splits.loc[splits["split"] == "test", "first_purchase_at"] >= cutoff).all()
     assert set(splits["split"]) == {"train", "test"}
 
 
-def test_below_the_sample_size_every_customer_is_in_both_evaluations(generated_build):
-    segmented = generated_build.scalar("select count(*) from customer_segments")
-    assert segmented < CLASSIFIER_SAMPLE_SIZE  # the var's default: no sampling on the embedded data
+def test_below_the_sample_size_every_labelled_customer_is_in_both_evaluations(generated_build):
+    # The label is the segment of the first horizon: customers whose horizon is complete (and spent).
+    segmented = generated_build.scalar(
+        "select count(*) from new_customer_outcomes where is_horizon_complete and horizon_monetary > 0")
+    assert 0 < segmented < CLASSIFIER_SAMPLE_SIZE  # the var's default: no sampling on the embedded data
     counts = frame(generated_build, """
         select p.model_name, p.evaluation, count(*) as n, count(distinct p.customer_id) as customers,
                count(s.customer_id) as segmented
         from first_purchase_segment_predictions as p
-        left join customer_segments as s on p.customer_id = s.customer_id
+        left join new_customer_outcomes as s on p.customer_id = s.customer_id and s.is_horizon_complete
         group by all""")
     assert len(counts) == 6
     assert (counts[["n", "customers", "segmented"]] == segmented).all().all()
@@ -186,8 +190,10 @@ def test_classifiers_beat_the_majority_baseline(generated_build):
     print(scores)
     # Always predicting one segment recalls 1 segment out of k.
     assert scores["majority_baseline"] == pytest.approx(1 / generated_build.scalar("select count(*) from segment_profiles"))
-    assert scores["logistic_regression"] > 0.5
-    assert scores["hist_gradient_boosting"] > 0.5
+    # The horizon's segment is harder to tell from one basket than the final one was (0.72 then, which
+    # tenure helped): 0.47 to 0.48 in cross-validation.
+    assert scores["logistic_regression"] > 0.4
+    assert scores["hist_gradient_boosting"] > 0.4
 
 
 def test_confusion_adds_up_to_the_predictions(generated_build):

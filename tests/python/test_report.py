@@ -27,6 +27,7 @@ LATER_SECTIONS: dict[str, tuple[str, ...]] = {
     "Algorithm comparison": ("segment_algorithm_comparison",),
     "What separates the segments": ("segment_feature_importance",),
     "What each segment buys": ("segment_category_purchases", "segment_product_purchases"),
+    "A new customer's next purchases from the first invoice": ("new_customer_prediction_evaluation",),
     "Predicting the segment from the first purchase": ("segment_classifier_evaluation",),
     "What the first purchase tells (permutation importance)": ("segment_classifier_feature_importance",),
     "Purchase forecast": ("segment_purchase_forecast",),

@@ -2,6 +2,7 @@
 (customer_segments.prediction.first_purchase.predict_segments)."""
 
 from customer_segments.prediction.first_purchase import predict_segments
+from customer_segments.prediction.horizon_segments import horizon_segments
 from customer_segments.settings import parse_settings
 
 
@@ -10,7 +11,8 @@ def model(dbt, session):
     settings = parse_settings(dbt.config.get("settings"))
     # Only customer-level rows cross into Python.
     features = dbt.ref("first_purchase_features").df()
-    segments = dbt.ref("customer_segments").project("customer_id, segment_id").df()
+    # The label: the segment of the customer's first horizon, not of the whole data (prediction.horizon_segments).
+    segments = horizon_segments(dbt.ref("new_customer_outcomes").df(), dbt.ref("customer_segments").df())
     # The cutoff's one home: its var when set, else derived from the data's window.
     [(cutoff,)] = dbt.ref("build_dates").project("classifier_cutoff_date").fetchall()
     return predict_segments(

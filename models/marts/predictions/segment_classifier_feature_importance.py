@@ -2,6 +2,7 @@
 customers (customer_segments.prediction.first_purchase.feature_importance)."""
 
 from customer_segments.prediction.first_purchase import feature_importance
+from customer_segments.prediction.horizon_segments import horizon_segments
 from customer_segments.settings import parse_settings
 
 
@@ -9,7 +10,8 @@ def model(dbt, session):
     dbt.config(materialized="table")
     settings = parse_settings(dbt.config.get("settings"))
     features = dbt.ref("first_purchase_features").df()
-    segments = dbt.ref("customer_segments").project("customer_id, segment_id").df()
+    # The label: the segment of the customer's first horizon, not of the whole data (prediction.horizon_segments).
+    segments = horizon_segments(dbt.ref("new_customer_outcomes").df(), dbt.ref("customer_segments").df())
     # The cutoff's one home: its var when set, else derived from the data's window.
     [(cutoff,)] = dbt.ref("build_dates").project("classifier_cutoff_date").fetchall()
     return feature_importance(

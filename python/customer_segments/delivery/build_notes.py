@@ -10,6 +10,8 @@ import pandas as pd
 from customer_segments.notes import notes_table
 from customer_segments.prediction.backtest import backtest_note, backtest_predictions, choose_method, evaluation_metrics
 from customer_segments.prediction.forecast import forecast_or_reason
+from customer_segments.prediction.horizon_segments import horizon_segments
+from customer_segments.prediction.new_customer import new_customer_notes
 from customer_segments.prediction.skipped import classifier_notes
 from customer_segments.products.categories import categories_note
 from customer_segments.segmentation.comparison import comparison_note
@@ -19,7 +21,7 @@ from customer_segments.segmentation.selection import k_selection_note
 
 def build_notes(k_selection: pd.DataFrame, segments: pd.DataFrame, products: pd.DataFrame,
                 first_purchase_features: pd.DataFrame, purchase_summary: pd.DataFrame, classifier_cutoff: str,
-                settings: Mapping[str, object]) -> pd.DataFrame:
+                settings: Mapping[str, object], new_customer_outcomes: pd.DataFrame) -> pd.DataFrame:
     """One row per note (model, note, detail), sorted; the inputs are the refs the noted models read
     (``classifier_cutoff``: build_dates' classifier_cutoff_date, ISO, as the classifier models read it)."""
     return notes_table([
@@ -28,9 +30,10 @@ def build_notes(k_selection: pd.DataFrame, segments: pd.DataFrame, products: pd.
         comparison_note("segment_feature_set_comparison", k_selection),
         feature_importance_note(segments),
         categories_note(products, settings["n_product_categories"]),
-        *classifier_notes(first_purchase_features, segments, classifier_cutoff,
+        *classifier_notes(first_purchase_features, horizon_segments(new_customer_outcomes, segments), classifier_cutoff,
                           settings["random_state"], settings["classifier_sample_size"]),
         *forecast_notes(purchase_summary, settings),
+        *new_customer_notes(new_customer_outcomes),
     ])
 
 

@@ -81,20 +81,26 @@ def prepare_features(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame
     return frame
 
 
-def make_classifier(model_name: str, columns: list[str], random_state: int = 42) -> Pipeline:
-    """An unfitted pipeline (preprocessing + classifier) over the given feature columns."""
-    if model_name not in MODEL_NAMES:
-        raise ValueError(f"model_name must be one of {MODEL_NAMES}, got {model_name!r}")
-    if model_name == "majority_baseline":
-        return make_pipeline(DummyClassifier(strategy="most_frequent"))
+def preprocessor(columns: list[str]) -> ColumnTransformer:
+    """Unfitted preprocessing of the first-invoice features: log1p and scaling of the basket measures,
+    one-hot categories (rare levels pooled), scaling of the rest (also used by prediction.new_customer)."""
     numeric = [c for c in columns if c not in SKEWED_FEATURES and c not in CATEGORICAL_FEATURES]
-    preprocess = ColumnTransformer([
+    return ColumnTransformer([
         ("skewed", make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"), StandardScaler()),
          list(SKEWED_FEATURES)),
         ("categorical", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_LEVEL_CUSTOMERS,
                                       sparse_output=False), list(CATEGORICAL_FEATURES)),
         ("numeric", StandardScaler(), numeric),
     ])
+
+
+def make_classifier(model_name: str, columns: list[str], random_state: int = 42) -> Pipeline:
+    """An unfitted pipeline (preprocessing + classifier) over the given feature columns."""
+    if model_name not in MODEL_NAMES:
+        raise ValueError(f"model_name must be one of {MODEL_NAMES}, got {model_name!r}")
+    if model_name == "majority_baseline":
+        return make_pipeline(DummyClassifier(strategy="most_frequent"))
+    preprocess = preprocessor(columns)
     if model_name == "logistic_regression":
         classifier = LogisticRegression(C=1.0, max_iter=3000, random_state=random_state)
     else:
@@ -184,7 +190,8 @@ def predict_segments(
     Parameters
     ----------
     features : one row per customer: customer_id, first_purchase_at and the feature columns.
-    segments : customer_id, segment_id (the target, from the full segmentation).
+    segments : customer_id, segment_id (the target: the segment of the first horizon,
+        prediction.horizon_segments).
     cutoff : time-split date; customers first buying before it train, the others test.
     n_folds : folds of the stratified cross-validation (shuffled with random_state).
     sample_size : the time split's models are fitted on at most this many train customers and tested

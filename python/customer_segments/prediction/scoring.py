@@ -1,10 +1,12 @@
-"""Score a brand-new customer's first invoice with the classifier trained in the last build.
+"""Score a brand-new customer's first invoice with the models trained in the last build.
 
     python -m customer_segments.prediction.scoring first_invoice.csv [--db customer_segments.duckdb]
 
 The lines (CSV or JSON records) need stock_code, quantity, unit_price and invoiced_at, and may carry
 invoice_no, description, country and customer_id (one invoice and one customer when absent). Prints
-the predicted segment and the probability of each segment.
+the purchases, spend and probability of a repeat purchase each method of new_customer_model predicts
+for the horizon after the invoice, and the segment the customer's horizon most likely falls in (the
+classifier of segment_classifier_model) with the probability of each segment.
 
 The features are not rebuilt here: the build's own dbt models compute them. The lines are written to a
 file and `dbt run` builds the chain from the loader to first_purchase_features on it (loader, staging,
@@ -58,6 +60,7 @@ import sklearn
 import customer_segments
 from customer_segments.ingest.errors import InputError
 from customer_segments.prediction.first_purchase import ARTIFACT_FORMAT, ClassifierArtifact, prepare_features
+from customer_segments.prediction.new_customer import NewCustomerModel, load_models
 from customer_segments.settings import BY_NAME, check_environment, sql_identifier, sql_literal, vars_of_build
 
 REQUIRED_LINE_COLUMNS = ("stock_code", "quantity", "unit_price", "invoiced_at")
@@ -96,6 +99,17 @@ def load_artifact(db_path: str | Path) -> ClassifierArtifact:
         raise ValueError(f"the saved model was fitted with scikit-learn {trained_with}, this is {sklearn.__version__}: rebuild")
     # Our own build wrote this pickle; never point --db at a file you do not trust.
     return pickle.loads(blob)
+
+
+def load_new_customer_models(db_path: str | Path) -> dict[str, NewCustomerModel]:
+    """The new-customer models saved by the last build (table new_customer_model), by method; empty when
+    the build skipped them (its build_notes say why)."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        try:
+            table = con.execute("select * from new_customer_model order by method").df()
+        except duckdb.CatalogException:
+            raise ValueError(f"{db_path} holds no new_customer_model table: build it with `dbt build`") from None
+    return load_models(table) if len(table) else {}
 
 
 def read_lines(path: str | Path) -> pd.DataFrame:
@@ -249,9 +263,13 @@ def first_invoice_features(db_path: str | Path, lines: pd.DataFrame, project_dir
 def score_first_invoice(db_path: str | Path, lines: pd.DataFrame, project_dir: str | Path = PROJECT_DIR) -> dict:
     """Predicted segment and probabilities for a new customer's first invoice lines.
 
-    Returns a dict: segment_id, segment_name, probabilities {segment_name: p}, model_name, model_version.
+    Returns a dict: segment_id, segment_name, probabilities {segment_name: p}, model_name, model_version
+    (the segment classifier, whose label is the segment of the customer's first horizon), horizon_days
+    and predictions {method: {predicted_purchases, predicted_spend, probability_repeat, model_version}}
+    over that horizon (empty, horizon_days None, when the build skipped the new-customer models).
     """
     artifact = load_artifact(db_path)
+    models = load_new_customer_models(db_path)
     features = first_invoice_features(db_path, lines, project_dir)
     if len(features) != 1:
         raise ValueError(f"the lines are those of {len(features)} customers (column customer_id): score one at a time")
@@ -265,6 +283,9 @@ def score_first_invoice(db_path: str | Path, lines: pd.DataFrame, project_dir: s
         "probabilities": {names[s]: by_class.get(s, 0.0) for s in artifact.segment_ids},
         "model_name": artifact.model_name,
         "model_version": artifact.model_version,
+        "horizon_days": next((model.horizon_days for model in models.values()), None),
+        "predictions": {method: {**{name: float(value) for name, value in model.predict(features).iloc[0].items()},
+                                 "model_version": model.model_version} for method, model in models.items()},
     }
 
 
@@ -289,7 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"segment: {result['segment_name']} (id {result['segment_id']})")
+    if result["predictions"]:
+        print(f"in the {result['horizon_days']} days after this invoice:")
+        for method, predicted in result["predictions"].items():
+            print(f"  {method:24} {predicted['predicted_purchases']:6.2f} purchases  "
+                  f"{predicted['predicted_spend']:10.2f} spend  {predicted['probability_repeat']:6.1%} repeat")
+    print(f"segment: {result['segment_name']} (id {result['segment_id']}), of the first {result['horizon_days']} days")
     for name, probability in sorted(result["probabilities"].items(), key=lambda item: -item[1]):
         print(f"  {probability:6.1%}  {name}")
     print(f"model: {result['model_name']} {result['model_version']}")

@@ -21,6 +21,9 @@ def classifier_skip_reason(features: pd.DataFrame, segments: pd.DataFrame, cutof
     """Why the classifier cannot be trained and evaluated on this data, or None when it can: it needs
     two segments, customers on both sides of the cutoff, two segments among the train customers and
     n_folds customers of every segment for the cross-validation."""
+    if segments.empty:
+        return ("no customer's horizon after the first invoice lies inside the data (new_customer_outcomes): "
+                "no segment to learn")
     table = features.merge(segments.loc[:, ["customer_id", "segment_id"]], on="customer_id", how="inner")
     if table.empty:
         return None  # features and segments that share no customer are a bug, not a small shop: training_data refuses them

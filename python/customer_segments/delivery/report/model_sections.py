@@ -154,9 +154,36 @@ def classifier_performance(report: Report) -> Section | None:
     if report.has("segment_classifier_confusion", "segment_classifier_model"):
         parts.append(confusion_matrices(report))
     return Section("Predicting the segment from the first purchase",
-                   "Can a customer's segment be told from their first invoice alone? Each classifier is compared "
-                   "with always predicting the most common segment; the time-split test customers (first purchase "
+                   "Can the segment a customer's first horizon falls in (their RFM as of the end of the same "
+                   "horizon new_customer_predictions predicts) be told from their first invoice alone? Only "
+                   "customers whose horizon lies inside the data are labelled. Each classifier is compared with "
+                   "always predicting the most common segment; the time-split test customers (first purchase "
                    "after the cutoff) are the honest estimate for new customers.", parts)
+
+
+def new_customer_evaluation(report: Report) -> Section | None:
+    if not report.has("new_customer_prediction_evaluation"):
+        return None
+    evaluation = report.df("""
+        select method, split, cast(customers as bigint) as customers, horizon_days, purchases_mae, purchases_rmse,
+               purchases_aggregate_error, spend_mae, spend_rmse, spend_aggregate_error, repeat_brier_score, repeat_auc
+        from new_customer_prediction_evaluation
+        order by split = 'test' desc, method
+    """)
+    if evaluation.empty:
+        return None
+    test = evaluation.loc[evaluation.split == "test"]
+    figure = make_subplots(rows=1, cols=3, subplot_titles=("Purchases MAE", "Spend MAE", "Repeat Brier score"))
+    for col, metric in enumerate(("purchases_mae", "spend_mae", "repeat_brier_score"), start=1):
+        figure.add_trace(go.Bar(x=test["method"], y=test[metric], showlegend=False, texttemplate="%{y:.3g}",
+                                textposition="outside", marker_color="#0072B2"), row=1, col=col)
+    figure.update_layout(title="A new customer's horizon predicted from the first invoice: test customers (lower is better)")
+    horizon = int(evaluation.horizon_days.iloc[0])
+    return Section("A new customer's next purchases from the first invoice",
+                   f"Purchases after the first invoice, net spend and the chance of buying again within {horizon} "
+                   "days, predicted from the first invoice alone, against two baselines (the training mean and "
+                   "basket value alone). Fitted on customers first buying before the cutoff; tested on later "
+                   "ones, every horizon whole inside the data.", [report.chart(figure, height=420), table_html(evaluation)])
 
 
 def confusion_matrices(report: Report) -> str:
