@@ -61,7 +61,8 @@ def keep_for_a_person(screenshot: Path, name: str) -> None:
 
 
 def section_titles(page: str) -> list[str]:
-    return re.findall(r"<section id='section-\d+'><h2>([^<]+)</h2>", page)
+    # As a reader sees them: the page escapes the apostrophe of "A new customer's ...".
+    return [html.unescape(title) for title in re.findall(r"<section id='section-\d+'><h2>([^<]+)</h2>", page)]
 
 
 def later_tables() -> list[str]:

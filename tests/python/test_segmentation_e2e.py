@@ -110,7 +110,9 @@ def test_segmentation_tests_fail_when_their_rule_breaks(copy_of_build, tmp_path)
         con.execute("update segment_k_selection set is_chosen = true where k = 9")
         con.execute("update segment_algorithm_comparison set algorithm = 'kmeans' where algorithm = 'ward'")
         con.execute("delete from segment_feature_importance where is_top_driver and segment_id = 1")
-    result = run_dbt(["test", "--select", "segment_k_selection", "segment_algorithm_comparison", "segment_feature_importance"],
+    # eager: also the tests that read another model too (every model is built in this file).
+    result = run_dbt(["test", "--select", "segment_k_selection", "segment_algorithm_comparison", "segment_feature_importance",
+                      "--indirect-selection", "eager"],
                      copy_of_build.db_path, tmp_path, {"transactions_path": str(copy_of_build.data_path)})
     assert result.returncode != 0
     failed = [line for line in result.stdout.splitlines() if " FAIL " in line]
@@ -148,7 +150,8 @@ def test_name_and_id_tests_fail_when_their_rule_breaks(copy_of_build, tmp_path):
         con.execute("update customer_segments set segment_name = (select segment_name from customer_segments "
                     "where segment_id = 3 limit 1) where segment_id = 2")
         con.execute("update customer_segments set id_source = 'kept from the previous build' where segment_id = 4")
-    result = run_dbt(["test", "--select", "path:models/marts/customer_segments.py"], copy_of_build.db_path, tmp_path,
+    result = run_dbt(["test", "--select", "path:models/marts/customer_segments.py", "--indirect-selection", "eager"],
+                     copy_of_build.db_path, tmp_path,
                      {"transactions_path": str(copy_of_build.data_path)})
     assert result.returncode != 0
     failed = [line for line in result.stdout.splitlines() if " FAIL " in line]
