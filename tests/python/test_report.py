@@ -111,7 +111,8 @@ def assert_every_chart_rendered(page: Path, charts: list[dict]) -> None:
 
 def section_bodies(page: str) -> dict[str, str]:
     """Each section's title and HTML."""
-    return dict(re.findall(r"<section id='section-\d+'><h2>([^<]+)</h2>(.*?)</section>", page, re.DOTALL))
+    return {html.unescape(title): body for title, body in
+            re.findall(r"<section id='section-\d+'><h2>([^<]+)</h2>(.*?)</section>", page, re.DOTALL)}
 
 
 def plotly_json(text: str) -> str:
