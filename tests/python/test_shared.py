@@ -1,0 +1,56 @@
+"""Fits and silhouette distances shared between models (customer_segments.segmentation.shared) give the
+bits a fresh scikit-learn call gives, and the second call of the same fit is not a refit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from segmentation_data import planted_customers
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+
+from customer_segments.segmentation import shared
+from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransform
+
+
+def features(seed: int) -> np.ndarray:
+    return FeatureTransform(RFM_FEATURES, "log").fit_transform(planted_customers(per_group=150, seed=seed))
+
+
+@pytest.mark.parametrize(("seed", "k"), [(0, 2), (1, 4), (2, 7)])
+def test_a_shared_fit_is_sklearns_fit_to_the_bit(seed, k):
+    X = features(seed)
+    fitted = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X)
+    for _ in range(2):  # the first call fits, the second is served from the store
+        labels, inertia = shared.kmeans_fit(X, k, 10, seed)
+        assert np.array_equal(labels, fitted.labels_) and inertia == fitted.inertia_
+
+
+def test_the_same_values_are_one_fit_and_other_values_another(monkeypatch):
+    X = features(3)
+    calls = []
+    real_fit = KMeans.fit
+    monkeypatch.setattr(KMeans, "fit", lambda self, data: calls.append(1) or real_fit(self, data))
+    first, _ = shared.kmeans_fit(X, 3, 10, 11)
+    first[:] = -1  # a caller changing its labels does not change the stored ones
+    again, _ = shared.kmeans_fit(np.asfortranarray(X.copy()), 3, 10, 11)  # same values, other layout
+    assert len(calls) == 1 and (again >= 0).all()
+    shared.kmeans_fit(X, 3, 10, 12)  # another seed
+    shared.kmeans_fit(X[:-1], 3, 10, 11)  # other rows
+    assert len(calls) == 3
+
+
+def test_a_shared_silhouette_is_sklearns_to_the_bit():
+    X = features(4)
+    for k in (2, 3, 5):
+        labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(X)
+        assert shared.silhouette(X, labels) == silhouette_score(X, labels)
+
+
+def test_the_stores_stay_within_their_bytes():
+    store = shared._Store(max_bytes=100)
+    for i in range(10):
+        store.put(("key", i), i, 30)
+    assert store.bytes <= 100 and len(store.items) == 3 and store.get(("key", 9)) == 9 and store.get(("key", 0)) is None
+    store.put(("big",), 0, 101)
+    assert store.get(("big",)) is None
