@@ -54,3 +54,28 @@ def test_the_stores_stay_within_their_bytes():
     assert store.bytes <= 100 and len(store.items) == 3 and store.get(("key", 9)) == 9 and store.get(("key", 0)) is None
     store.put(("big",), 0, 101)
     assert store.get(("big",)) is None
+
+
+def test_a_shared_classifier_is_fitted_once_per_rows_and_predicts_as_a_refit():
+    """The time-split pipelines first_purchase_segment_predictions fits are reused by the importance model."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from customer_segments.prediction.shared_fits import shared_fit
+
+    rng = np.random.default_rng(5)
+    x = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    y = (x["a"] + rng.normal(scale=0.5, size=200) > 0).to_numpy(dtype=np.int64)
+    made = []
+
+    def make():
+        made.append(1)
+        return make_pipeline(LogisticRegression(random_state=0))
+
+    first = shared_fit(("logistic", 0), make, x, y)
+    assert shared_fit(("logistic", 0), make, x.copy(), y.copy()) is first and len(made) == 1
+    other = shared_fit(("logistic", 0), make, x.assign(a=x["a"] + 1), y)  # other rows: its own fit
+    assert other is not first and len(made) == 2
+    refit = make_pipeline(LogisticRegression(random_state=0)).fit(x, y)
+    assert np.array_equal(first.predict_proba(x), refit.predict_proba(x))
