@@ -1,8 +1,9 @@
 """The pipeline as a plain pandas notebook would write it, for the scale benchmark only.
 
 Same rules as the dbt models (exact-duplicate removal, the line filters, closed-form cancellation
-netting, RFM, log1p + standardized K-means), all in memory. `python -m benchmarks.pandas_reference
-FILE.parquet` prints the number of customers, their net spend and the segment sizes.
+netting, RFM), all in memory, then the same K-means k scan as the single-query DuckDB pass
+(benchmarks.k_scan). `python -m benchmarks.pandas_reference FILE.parquet` prints the number of
+customers, their net spend and the chosen k with its segment sizes.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.preprocessing import StandardScaler
+
+from benchmarks.k_scan import k_scan
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
@@ -62,20 +63,12 @@ def rfm(netted: pd.DataFrame) -> pd.DataFrame:
     return customers
 
 
-def segment(customers: pd.DataFrame, k: int = 4, random_state: int = 42) -> pd.Series:
-    eligible = customers.loc[customers["monetary"] > 0].sort_index()
-    features = np.log1p(eligible[["recency_days", "frequency", "monetary"]].to_numpy(dtype="float64"))
-    labels = KMeans(n_clusters=k, n_init=10, random_state=random_state).fit_predict(StandardScaler().fit_transform(features))
-    return pd.Series(labels, index=eligible.index)
-
-
 def main(argv: list[str] | None = None) -> int:
     path = (argv or sys.argv[1:])[0]
     codes = pd.read_csv(SEEDS / "non_merchandise_codes.csv", dtype=str)
     customers = rfm(net_lines(clean_lines(pd.read_parquet(path), codes)))
-    labels = segment(customers)
-    print(f"customers={len(customers)} monetary={customers['monetary'].sum():.2f} "
-          f"segments={labels.value_counts().sort_index().tolist()}")
+    k, sizes = k_scan(customers)
+    print(f"customers={len(customers)} monetary={customers['monetary'].sum():.2f} k={k} segments={sizes}")
     return 0
 
 

@@ -25,6 +25,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 import customer_segments
 from customer_segments.notes import empty_table
+from customer_segments.prediction.shared_fits import shared_fit
 from customer_segments.prediction.skipped import (
     CLASSIFIER_IMPORTANCE_COLUMNS,
     CLASSIFIER_MODEL_COLUMNS,
@@ -228,7 +229,8 @@ def predict_segments(
 
     parts = []
     for model_name in MODEL_NAMES:
-        model = make_classifier(model_name, columns, random_state).fit(x.iloc[train_rows], y[train_rows])
+        model = shared_fit((model_name, columns, random_state), lambda: make_classifier(model_name, columns, random_state),  # noqa: B023
+                           x.iloc[train_rows], y[train_rows])
         parts.append(_prediction_rows(ids[split_rows], y[split_rows], _probabilities(model, x.iloc[split_rows], classes),
                                       classes, model_name=model_name, evaluation="time_split",
                                       split=split[split_rows], fold=np.zeros(len(split_rows), dtype=np.int64)))
@@ -311,7 +313,8 @@ def feature_importance(
     test_rows = sampled_rows(split == "test", sample_size, random_state)
     rows = []
     for model_name in MODEL_NAMES[1:]:
-        model = make_classifier(model_name, columns, random_state).fit(x.iloc[train_rows], y[train_rows])
+        model = shared_fit((model_name, columns, random_state), lambda: make_classifier(model_name, columns, random_state),  # noqa: B023
+                           x.iloc[train_rows], y[train_rows])
         drops = permutation_drops(model, x.iloc[test_rows], y[test_rows], columns, n_repeats, random_state)
         frame = pd.DataFrame({"model_name": model_name, "feature": columns,
                               "importance_mean": drops.mean(axis=1), "importance_std": drops.std(axis=1)})

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import cdist
-from sklearn.cluster import KMeans
 
 from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransform, eligible_customers
 from customer_segments.segmentation.relabel import (
@@ -23,6 +22,7 @@ from customer_segments.segmentation.relabel import (
     match_previous_ids,
     order_by_mean,
 )
+from customer_segments.segmentation.shared import kmeans_fit
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def fit_kmeans_segments(
     n_segments = validate_n_segments(n_segments, len(eligible))
     transform = FeatureTransform(features, "log").fit(eligible)
     scaled = transform.transform_frame(eligible)
-    labels = KMeans(n_clusters=n_segments, n_init=n_init, random_state=random_state).fit_predict(scaled)
+    labels, _ = kmeans_fit(scaled, n_segments, n_init, random_state)
     # Provisional ids 1..k by descending mean monetary: the first build's ids, and the order in
     # which new segments get fresh ids later.
     provisional = order_by_mean(labels, eligible["monetary"].astype("float64").to_numpy())

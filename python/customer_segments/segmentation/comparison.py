@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import cdist
-from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering, KMeans
+from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
@@ -50,6 +50,7 @@ from customer_segments.segmentation.selection import (
     sample_indices,
     selection_sample,
 )
+from customer_segments.segmentation.shared import kmeans_fit
 from customer_segments.segmentation.stability import STABLE_ARI, bootstrap_stability
 
 
@@ -68,7 +69,7 @@ class ComparisonSettings:
 
 
 def kmeans_labels(X: np.ndarray, k: int, random_state: int, settings: ComparisonSettings) -> tuple[np.ndarray, str]:
-    return KMeans(n_clusters=k, n_init=10, random_state=random_state).fit_predict(X), "n_init=10"
+    return kmeans_fit(X, k, 10, random_state)[0], "n_init=10"
 
 
 def ward_labels(X: np.ndarray, k: int, random_state: int, settings: ComparisonSettings) -> tuple[np.ndarray, str]:

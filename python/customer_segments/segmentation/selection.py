@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from customer_segments.notes import Note
 from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransform, eligible_customers
+from customer_segments.segmentation.shared import kmeans_fit, silhouette
 from customer_segments.segmentation.stability import (
     MIN_STABILITY_ROWS,
     STABLE_ARI,
@@ -98,10 +98,9 @@ def cluster_metrics(X: np.ndarray, labels: np.ndarray, silhouette_rows: np.ndarr
         return {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
     sample = silhouette_rows[keep[silhouette_rows]]
     sample_labels = labels[sample]
-    silhouette = (silhouette_score(X[sample], sample_labels)
-                  if 2 <= len(np.unique(sample_labels)) < len(sample) else np.nan)
+    score = silhouette(X[sample], sample_labels) if 2 <= len(np.unique(sample_labels)) < len(sample) else np.nan
     return {
-        "silhouette": float(silhouette),
+        "silhouette": float(score),
         "calinski_harabasz": float(calinski_harabasz_score(X[keep], labels[keep])),
         "davies_bouldin": float(davies_bouldin_score(X[keep], labels[keep])),
     }
@@ -130,11 +129,10 @@ def k_selection_table(X: np.ndarray, k_values: range, random_state: int = 42,
     rows, resamples = [], {}
     sample = sample_indices(len(X), silhouette_sample_size, random_state)
     for k in k_values:
-        kmeans = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X)
-        labels = kmeans.labels_
+        labels, inertia = kmeans_fit(X, k, n_init, random_state)
         rows.append({
             "k": int(k),
-            "inertia": float(kmeans.inertia_),
+            "inertia": inertia,
             **cluster_metrics(X, labels, sample),
             "smallest_cluster_share": float(np.bincount(labels).min() / len(X)),
             "cluster_sizes": cluster_sizes_text(labels),
@@ -143,7 +141,7 @@ def k_selection_table(X: np.ndarray, k_values: range, random_state: int = 42,
         # Every k to a standard error of at most MAX_STABILITY_SE first; the bar is for the k the rule reads.
         resamples[int(k)] = sequential_stability(
             # Called within this iteration, so the lambda sees this iteration's k.
-            lambda rows, seed: KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(rows),  # noqa: B023
+            lambda rows, seed: kmeans_fit(rows, k, n_init, seed)[0],  # noqa: B023
             X, stability_max_resamples, stability_sample_size, random_state, bar=None)
     table = with_stability(pd.DataFrame(rows), resamples)
     # The k whose side of the bar decides the choice get resamples until their interval is clear of it;
