@@ -106,6 +106,8 @@ EXPORT_SQL = """
         on customer_segments.customer_id = campaign_groups.customer_id{forecast_join}
     order by customer_segments.segment_id, customer_rfm.monetary desc, customer_segments.customer_id
 """
+#: Churn risk keeps a third decimal: most customers of the real data are below 0.02, and two decimals would tie them.
+CHURN_DECIMALS = 3
 #: The prediction layer's per-customer table, and what the exports take from it.
 FORECAST_TABLE = "customer_purchase_forecast"
 FORECAST_JOIN = f"""
@@ -114,7 +116,7 @@ FORECAST_JOIN = f"""
 PREDICTION_SQL = {
     "predicted_purchases_next_horizon": "round(forecast.expected_purchases, 2)",
     "predicted_spend_next_horizon": "round(forecast.expected_spend, 2)",
-    "churn_risk": "round(1 - forecast.probability_alive, 2)",
+    "churn_risk": f"round(1 - forecast.probability_alive, {CHURN_DECIMALS})",
     "clv": "round(forecast.clv, 2)",
 }
 #: A customer-level e-mail column the exports hash when the published file carries one (the loader turns an
@@ -172,8 +174,9 @@ def normalise_email(address: object) -> str | None:
 
 def hash_emails(addresses: pd.Series) -> pd.Series:
     """SHA-256 of each normalised address (UTF-8), 64 lower-case hex characters; None without an address."""
-    normal = addresses.map(normalise_email)
-    return normal.map(lambda a: None if a is None else hashlib.sha256(a.encode("utf-8")).hexdigest())
+    normal = [normalise_email(address) for address in addresses]
+    return pd.Series([None if a is None else hashlib.sha256(a.encode("utf-8")).hexdigest() for a in normal],
+                     index=addresses.index, dtype=object)
 
 
 def file_stem(segment_id: int, segment_name: str) -> str:
@@ -265,10 +268,14 @@ def read_customers(db_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 def _write(rows: pd.DataFrame, out_dir: Path, stem: str) -> list[Path]:
-    """``stem``.csv (formulas neutralised, floats to two decimals) and ``stem``.parquet (typed)."""
+    """``stem``.csv (formulas neutralised, decimals written with two places, churn risk three) and
+    ``stem``.parquet (typed)."""
     rows = rows.reset_index(drop=True)
     rows.to_parquet(out_dir / f"{stem}.parquet", index=False)
-    neutralise_formulas(rows).to_csv(out_dir / f"{stem}.csv", index=False, lineterminator="\r\n", float_format="%.2f")
+    text = neutralise_formulas(rows)
+    if "churn_risk" in text.columns:
+        text["churn_risk"] = text["churn_risk"].map(lambda v: "" if pd.isna(v) else f"{v:.{CHURN_DECIMALS}f}")
+    text.to_csv(out_dir / f"{stem}.csv", index=False, lineterminator="\r\n", float_format="%.2f")
     return [out_dir / f"{stem}.csv", out_dir / f"{stem}.parquet"]
 
 
@@ -286,9 +293,10 @@ def _readme(statement: str, source: str, campaign: str | None, control: int, acc
     absent = "".join(f"\n- {PREDICTION_NAMES[part]}: {value['reason']}" for part, value in account.items()
                      if not value["included"])
     return (f"{statement}\n\nOne CSV and one parquet file per segment, from {source}.{together}{held_out}{email} "
-            "Segment labels, suggested actions, what each column holds and the predictions' horizons are in manifest.json. "
-            "Money is rounded to two decimals. CSV text cells starting with = + - @ tab or carriage return carry a "
-            "leading apostrophe so that spreadsheets do not run them as formulas.\n"
+            "Segment labels, suggested actions, what each column holds and the predictions' horizons are in "
+            "manifest.json. Money is rounded to two decimals, churn risk to three. CSV text cells starting with "
+            "= + - @ tab or carriage return carry a leading apostrophe so that spreadsheets do not run them as "
+            "formulas.\n"
             + (f"\nNot in these files, and why:{absent}\n" if absent else ""))
 
 
