@@ -39,6 +39,7 @@ import re
 import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from customer_segments.delivery.published import connect_published, run_reader_cli
@@ -216,7 +217,7 @@ def _absent(reason: str) -> dict:
     return {"included": False, "reason": reason}
 
 
-def describe_predictions(con, tables: set[str]) -> tuple[list[str], dict]:
+def describe_predictions(con: duckdb.DuckDBPyConnection, tables: set[str]) -> tuple[list[str], dict]:
     """The prediction columns the files get, and manifest.json's account of each prediction: its columns,
     horizon and method when the prediction layer publishes it, else why it is absent."""
     parts = tuple(PREDICTION_NAMES)
