@@ -14,7 +14,7 @@
 {% endmacro %}
 
 {#- One of the dates of the build (a column of model build_dates: as_of_date, classifier_cutoff_date,
-    forecast_calibration_end_date, ...) as a SQL expression. build_dates is the one home of the rules
+    new_customer_horizon_days, ...) as a SQL expression. build_dates is the one home of the rules
     that derive them from the data when their vars are unset. -#}
 {% macro build_date(column) %}
     (select {{ column }} from {{ ref('build_dates') }})

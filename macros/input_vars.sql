@@ -46,3 +46,18 @@
         else error('var identical_lines must be one of ''collapse'', ''keep''')
     end
 {%- endmacro %}
+
+{#- Stops the run on a var given on the command line that this project does not read (a misspelling, or a
+    var an older release had): dbt itself accepts any name and would build as if it were not given. The
+    vars the project reads are the keys of build_settings' config `settings` (one per var of
+    customer_segments.settings.VARS; a test keeps the two the same). Run as the on-run-start hook. -#}
+{% macro refuse_unknown_vars() -%}
+    {%- if execute -%}
+        {%- set declared = graph.nodes['model.shop_segments.build_settings'].config.settings.keys() | list -%}
+        {%- for name in (invocation_args_dict.get('vars') or {}).keys() | sort -%}
+            {%- if name not in declared -%}
+                {{ exceptions.raise_compiler_error("unknown var " ~ name ~ ": this project reads no var of that name; check its spelling or remove it (the vars are listed in docs/input_contract.md#settings)") }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}

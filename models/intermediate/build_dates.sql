@@ -6,25 +6,21 @@
 -- plausible (an unparseable line, or one dated 2099, moves no date). A line without a customer, or of
 -- postage, is a real sale of its day and counts.
 --   as_of_date: var as_of_date (or env SEGMENTS_AS_OF_DATE), else the day after the last valid line's day.
---   forecast_calibration_end_date: its var, else the window's split date: the first day of the month on
---     or before the split point, the day 60% of the way from the first valid day to the as-of date
---     (whole days, rounded down). The month start keeps a round date a reader recognises and moves
---     little as the data grows by a day; when it is not after the first day (a window inside one month)
---     the split point itself is used, so the date stays inside the data.
 --   new_customer_horizon_days: var new_customer_horizon_days (365), or half the window (whole days,
 --     rounded down, at least 1) when that is shorter, so that the first half of the window's first
 --     purchases have their whole horizon inside the data.
---   classifier_cutoff_date: its var, else the same month-start rule at two thirds of the way from the
---     first valid day to the last day a first purchase can have its whole horizon inside the data
---     (as_of_date - new_customer_horizon_days): the time split of the first-purchase models, whose
---     test customers need complete horizons too.
--- Real data: 2010-12-01 to as-of 2011-12-10 is 374 days; the point is day 224, 2011-07-13, so the split
--- date is 2011-07-01 (~5 months are the forecast holdout). The horizon is 187 days; complete horizons
--- start by 2011-06-06, two thirds of the way there is 2011-04-04, so the classifier cutoff is 2011-04-01.
--- Shifted by 13 years (2023-12-01 to 2024-12-10, 375 days with the leap day): 2024-07-13, so 2024-07-01.
+--   classifier_cutoff_date: its var, else the first day of the month on or before the split point, the
+--     day two thirds of the way from the first valid day to the last day a first purchase can have its
+--     whole horizon inside the data (as_of_date - new_customer_horizon_days; whole days, rounded down):
+--     the time split of the first-purchase models, whose test customers need complete horizons too. The
+--     month start keeps a round date a reader recognises and moves little as the data grows by a day;
+--     when it is not after the first day (a window inside one month) the split point itself is used, so
+--     the date stays inside the data.
+-- Real data: 2010-12-01 to as-of 2011-12-10 is 374 days, so the horizon is 187 days; complete horizons
+-- start by 2011-06-06, two thirds of the way there is 2011-04-04, so the classifier cutoff is 2011-04-01
+-- (2024-04-01 shifted by 13 years).
 {%- set as_of_setting = as_of_date_setting() | trim %}
 {%- set cutoff_setting = date_setting('classifier_cutoff_date') | trim %}
-{%- set calibration_setting = date_setting('forecast_calibration_end_date') | trim %}
 {%- set horizon_var = number_var('new_customer_horizon_days', 1, 36500, whole=true) %}
 
 with
@@ -58,27 +54,16 @@ as_of as (
 
 ),
 
-split_point as (
+horizon as (
 
     select
         *,
-        first_invoice_date + cast(floor(0.6 * date_diff('day', first_invoice_date, as_of_date)) as integer) as split_point_date
-
-    from as_of
-
-),
-
-split as (
-
-    select
-        *,
-        {{ month_start_inside('split_point_date', 'first_invoice_date') }} as split_date,
         least(
             {{ horizon_var }},
             greatest(1, cast(floor(date_diff('day', first_invoice_date, as_of_date) / 2) as integer))
         ) as new_customer_horizon_days
 
-    from split_point
+    from as_of
 
 ),
 
@@ -90,7 +75,7 @@ horizon_split as (
             floor(2 * date_diff('day', first_invoice_date, as_of_date - new_customer_horizon_days) / 3) as integer
         ) as horizon_split_point_date
 
-    from split
+    from horizon
 
 )
 
@@ -100,15 +85,12 @@ select
     last_invoice_date,
     as_of_date,
     as_of_date_is_derived,
-    split_date,
 
     ---------- split dates and horizon of the predictions
     new_customer_horizon_days,
     coalesce(
         {{ cutoff_setting or 'null' }}, {{ month_start_inside('horizon_split_point_date', 'first_invoice_date') }}
     ) as classifier_cutoff_date,
-    {{ 'false' if cutoff_setting else 'true' }} as classifier_cutoff_date_is_derived,
-    coalesce({{ calibration_setting or 'null' }}, split_date) as forecast_calibration_end_date,
-    {{ 'false' if calibration_setting else 'true' }} as forecast_calibration_end_date_is_derived
+    {{ 'false' if cutoff_setting else 'true' }} as classifier_cutoff_date_is_derived
 
 from horizon_split

@@ -21,4 +21,9 @@ def model(dbt, session):
         classifier_cutoff=cutoff.isoformat(),
         settings=settings,
         new_customer_outcomes=dbt.ref("new_customer_outcomes").df(),
+        # What the forecast models wrote, so that nothing is fitted twice: a row per method and origin, and
+        # one row of the forecast (its fit's parameters are on every row).
+        backtest_methods=dbt.ref("forecast_backtest_predictions").project("method, origin_date, is_chosen_method")
+        .distinct().df(),
+        purchase_forecast=dbt.ref("customer_purchase_forecast").order("customer_id").limit(1).df(),
     )

@@ -7,7 +7,9 @@ reason is a :class:`Note`. A dbt Python model returns one table, so the notes ar
 models themselves: each rule that decides to skip or reduce is one function of its module returning a
 ``Note`` or None (e.g. ``selection.k_selection_note``, ``backtest.backtest_note``), the model calls it to
 decide, and the model ``build_notes`` calls the same functions on the same refs to write the notes
-down. One rule, one home, and the notes are a pure function of the build's tables (same input, same
+down; where that would mean fitting a model again (the forecast's backtest and its BG/NBD fit), the
+note's function reads what the model wrote instead (the methods present at each origin, the published
+parameters). One rule, one home, and the notes are a pure function of the build's tables (same input, same
 bytes). On a normal build ``build_notes`` is empty.
 
 This module imports nothing of the project, so every layer can use it.

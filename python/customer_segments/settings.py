@@ -134,8 +134,6 @@ VARS: tuple[Var, ...] = (
     _whole("new_customer_horizon_days", 365, 1, 36_500, "new_customer_predictions: days after the first invoice "
            "whose purchases and spend are predicted; shortened to half the data's window when that is shorter "
            "(model build_dates)"),
-    Var("forecast_calibration_end_date", "date", "", "purchase forecast holdout: end of the calibration; empty: "
-        "the split date of the data's window (model build_dates)", optional=True),
     _whole("forecast_horizon_days", 365, 1, 36_500, "forecast horizon for expected purchases and spend, in days"),
     _whole("forecast_backtest_origins", 3, 1, 24, "forecast origins of the backtest, evenly spaced before the as-of "
            "date (model customer_purchase_summary)"),

@@ -106,9 +106,23 @@ def test_no_backtest_origin_gives_empty_tables_and_a_note():
     from customer_segments.prediction.backtest import backtest_note
     empty = origin(simulated_summary(TRUE, 5, seed=3), "2011-01-01", "forecast", 1, 4).iloc[:0]
     assert backtest_predictions(empty).empty
-    assert backtest_note(empty).note == "skipped"
+    assert backtest_note(empty, backtest_predictions(empty)).note == "skipped"
     table, notes = forecast_or_reason(empty, None, 365, 365, 0.1)
     assert table is None and notes[0].note == "skipped"
+
+
+def test_the_backtest_note_names_each_method_missing_at_an_origin_of_the_table():
+    from customer_segments.prediction.backtest import backtest_note
+    customers = simulated_summary(TRUE, 300, seed=5)
+    summary = pd.concat([origin(customers, "2011-05-01", "backtest", 60, 5),
+                         origin(customers, "2011-03-02", "backtest", 60, 6)], ignore_index=True)
+    predictions = backtest_predictions(summary)
+    # The earliest origin has no origin before it to train the regression on.
+    assert backtest_note(summary, predictions).detail.startswith("poisson_regression at 2011-03-02: ")
+    dropped = predictions.loc[~((predictions["method"] == "bg_nbd") & (predictions["origin_date"] == "2011-05-01"))]
+    note = backtest_note(summary, dropped)
+    assert note.note == "methods missing"
+    assert note.detail.startswith("bg_nbd at 2011-05-01, poisson_regression at 2011-03-02: ")
 
 
 @pytest.mark.parametrize("method", ["bg_nbd", "naive_past_rate"])

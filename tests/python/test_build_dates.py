@@ -19,19 +19,8 @@ from synthetic_shop.generate import write_dataset
 
 pytestmark = pytest.mark.dbt
 
-#: The share of the window before the split point, as build_dates' header states the rule.
-SPLIT_SHARE = 0.6
-DATE_COLUMNS = ("first_invoice_date", "last_invoice_date", "as_of_date", "split_date", "classifier_cutoff_date",
-                "forecast_calibration_end_date")
+DATE_COLUMNS = ("first_invoice_date", "last_invoice_date", "as_of_date", "classifier_cutoff_date")
 VALID = "line_status not in ('unparseable', 'implausible_date', 'implausible_value')"
-
-
-def reference_split_date(first: datetime.date, as_of: datetime.date) -> datetime.date:
-    """The first of the month on or before the day 60% of the way from ``first`` to ``as_of`` (whole days,
-    rounded down); that day itself when its month starts on or before ``first``."""
-    point = first + datetime.timedelta(days=int(SPLIT_SHARE * (as_of - first).days))
-    month_start = point.replace(day=1)
-    return month_start if month_start > first else point
 
 
 def reference_horizon_days(first: datetime.date, as_of: datetime.date, horizon_var: int = 365) -> int:
@@ -40,8 +29,9 @@ def reference_horizon_days(first: datetime.date, as_of: datetime.date, horizon_v
 
 
 def reference_cutoff_date(first: datetime.date, as_of: datetime.date) -> datetime.date:
-    """The split rule at two thirds of the way from ``first`` to the last day a first purchase can have a
-    complete horizon (``as_of`` - the horizon)."""
+    """The first of the month on or before the day two thirds of the way (whole days, rounded down) from
+    ``first`` to the last day a first purchase can have a complete horizon (``as_of`` - the horizon); that
+    day itself when its month starts on or before ``first``."""
     last = as_of - datetime.timedelta(days=reference_horizon_days(first, as_of))
     point = first + datetime.timedelta(days=2 * (last - first).days // 3)
     month_start = point.replace(day=1)
@@ -54,12 +44,6 @@ def test_the_reference_gives_todays_dates_on_the_real_window_and_its_shifts():
     assert reference_cutoff_date(datetime.date(2023, 12, 1), datetime.date(2024, 12, 10)) == datetime.date(2024, 4, 1)
     assert reference_cutoff_date(datetime.date(2010, 12, 2), datetime.date(2011, 12, 11)) == datetime.date(2011, 4, 1)
     assert reference_cutoff_date(datetime.date(2011, 3, 5), datetime.date(2011, 3, 21)) == datetime.date(2011, 3, 10)
-    # The real data: 2010-12-01 to as-of 2011-12-10; moved by 13 years (a leap day inside) and by one day.
-    assert reference_split_date(datetime.date(2010, 12, 1), datetime.date(2011, 12, 10)) == datetime.date(2011, 7, 1)
-    assert reference_split_date(datetime.date(2023, 12, 1), datetime.date(2024, 12, 10)) == datetime.date(2024, 7, 1)
-    assert reference_split_date(datetime.date(2010, 12, 2), datetime.date(2011, 12, 11)) == datetime.date(2011, 7, 1)
-    # Inside one month the month start would fall before the data: the split point itself is used.
-    assert reference_split_date(datetime.date(2011, 3, 5), datetime.date(2011, 3, 21)) == datetime.date(2011, 3, 14)
 
 
 _small_lines_lock = threading.Lock()
@@ -127,18 +111,13 @@ def test_unset_dates_follow_the_rule_on_every_window(window_builds, name):
     dates = dates_of(build)
     assert (dates["first_invoice_date"], dates["last_invoice_date"]) == (first, last)
     assert dates["as_of_date"] == last + datetime.timedelta(days=1)
-    split = reference_split_date(first, dates["as_of_date"])
-    assert dates["split_date"] == dates["forecast_calibration_end_date"] == split
     assert dates["classifier_cutoff_date"] == reference_cutoff_date(first, dates["as_of_date"])
     assert dates["new_customer_horizon_days"] == reference_horizon_days(first, dates["as_of_date"])
     assert dates["as_of_date_is_derived"] and dates["classifier_cutoff_date_is_derived"]
-    assert dates["forecast_calibration_end_date_is_derived"]
 
 
 def test_the_generated_window_and_its_shifts_give_the_real_datas_dates(window_builds):
     # The generator's window is the real data's, so the derived dates are today's defaults.
-    assert dates_of(window_builds["as_generated"])["forecast_calibration_end_date"] == datetime.date(2011, 7, 1)
-    assert dates_of(window_builds["thirteen_years_later"])["forecast_calibration_end_date"] == datetime.date(2024, 7, 1)
     assert dates_of(window_builds["as_generated"])["classifier_cutoff_date"] == datetime.date(2011, 4, 1)
     assert dates_of(window_builds["thirteen_years_later"])["classifier_cutoff_date"] == datetime.date(2024, 4, 1)
     one_month = dates_of(window_builds["one_month"])
@@ -149,10 +128,9 @@ def test_a_var_that_is_set_wins_and_says_so(window_builds):
     dates = dates_of(window_builds["vars_set"])
     assert dates["classifier_cutoff_date"] == datetime.date(2011, 5, 2) and not dates["classifier_cutoff_date_is_derived"]
     assert dates["as_of_date"] == datetime.date(2011, 11, 1) and not dates["as_of_date_is_derived"]
-    # The unset one is derived from the window the set as-of date leaves.
-    assert dates["forecast_calibration_end_date_is_derived"]
-    assert dates["forecast_calibration_end_date"] == reference_split_date(dates["first_invoice_date"],
-                                                                          datetime.date(2011, 11, 1))
+    # The unset horizon is derived from the window the set as-of date leaves.
+    assert dates["new_customer_horizon_days"] == reference_horizon_days(dates["first_invoice_date"],
+                                                                        datetime.date(2011, 11, 1))
 
 
 def test_build_info_says_what_the_build_read(generated_build):

@@ -23,11 +23,10 @@ pytestmark = [pytest.mark.dbt, pytest.mark.real_data]
 
 REAL_NET_REVENUE = 8289324.25
 #: The shifts, and the dates the window's rule gives (the original's are 2010-12-01 .. as-of 2011-12-10,
-#: split date 2011-07-01).
+#: classifier cutoff 2011-04-01).
 SHIFTS = {
-    "thirteen_years": (pd.DateOffset(years=13), datetime.date(2024, 12, 10), datetime.date(2024, 7, 1),
-                       datetime.date(2024, 4, 1)),
-    "one_day": (pd.Timedelta(days=1), datetime.date(2011, 12, 11), datetime.date(2011, 7, 1), datetime.date(2011, 4, 1)),
+    "thirteen_years": (pd.DateOffset(years=13), datetime.date(2024, 12, 10), datetime.date(2024, 4, 1)),
+    "one_day": (pd.Timedelta(days=1), datetime.date(2011, 12, 11), datetime.date(2011, 4, 1)),
 }
 
 
@@ -58,7 +57,7 @@ def shift_publisher(name: str):
     """The background build of one shift: the real data moved, written and published (or its core built)
     without vars."""
     def publish_shifted(tmp_path_factory) -> tuple[Build, subprocess.CompletedProcess]:
-        offset, _, _, _ = SHIFTS[name]
+        offset, _, _ = SHIFTS[name]
         work = tmp_path_factory.mktemp(f"shifted-{name}")
         lines = pd.read_parquet(real_data_path())
         path = work / "online_retail.parquet"
@@ -84,10 +83,9 @@ def shifted(request, tmp_path_factory, real_data):
 
 def test_shifted_data_publishes_with_its_own_dates(shifted):
     name, build, result = shifted
-    _, as_of, split, cutoff = SHIFTS[name]
-    assert build.query("select as_of_date, classifier_cutoff_date, forecast_calibration_end_date, "
-                       "as_of_date_is_derived and classifier_cutoff_date_is_derived "
-                       "and forecast_calibration_end_date_is_derived from build_dates") == [(as_of, cutoff, split, True)]
+    _, as_of, cutoff = SHIFTS[name]
+    assert build.query("select as_of_date, classifier_cutoff_date, as_of_date_is_derived and "
+                       "classifier_cutoff_date_is_derived from build_dates") == [(as_of, cutoff, True)]
     if name != PUBLISHED_SHIFT:
         assert "ERROR=0" in result.stdout  # the core, built with no vars (nothing to publish)
         return

@@ -126,9 +126,8 @@ def test_dates_flags_choices_and_json_text():
     for bad in ("2011-02-30", "2011-7-1", "2011-07-01'"):
         with pytest.raises(SettingsError, match="var classifier_cutoff_date must be a date written YYYY-MM-DD or empty"):
             parse_value(BY_NAME["classifier_cutoff_date"], bad)
-    # The split dates are optional (empty: derived from the data's window); a required date is not.
+    # The split date is optional (empty: derived from the data's window); a required date is not.
     assert parse_value(BY_NAME["classifier_cutoff_date"], "") is None
-    assert parse_value(BY_NAME["forecast_calibration_end_date"], "") is None
     with pytest.raises(SettingsError, match="var min_invoice_date must be a date written YYYY-MM-DD, got"):
         parse_value(BY_NAME["min_invoice_date"], "")
     assert parse_value(BY_NAME["reset_segment_ids"], "True") is True
@@ -232,6 +231,17 @@ def test_injected_sub_query_fails_the_build_naming_the_var(tmp_path, generated_d
         tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
     # Every model descends from build_settings: only the seeds were loaded.
     assert tables <= {path.stem for path in (ROOT / "seeds").glob("*.csv")}, tables
+
+
+@pytest.mark.dbt
+def test_a_var_the_project_does_not_read_stops_the_run_before_anything_is_built(tmp_path, generated_data):
+    # dbt accepts any var name; a misspelt or retired one would otherwise build as if it were not given.
+    result = run_dbt(["build"], tmp_path / "u.duckdb", tmp_path, {
+        "transactions_path": str(generated_data["invoice_lines"]), "forecast_calibration_end_date": "2011-07-01"})
+    assert result.returncode != 0
+    assert "unknown var forecast_calibration_end_date: this project reads no var of that name" in result.stdout
+    with duckdb.connect(str(tmp_path / "u.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from information_schema.tables").fetchone()[0] == 0
 
 
 @pytest.mark.dbt

@@ -194,18 +194,17 @@ def choose_method(evaluation: pd.DataFrame) -> str | None:
     return str(means.sort_values(["purchases", "spend", "order"]).iloc[0]["method"])
 
 
-def backtest_note(summary: pd.DataFrame) -> Note | None:
-    """The note of forecast_backtest_predictions when it is skipped, or a method missed an origin."""
-    origins = backtest_origins(summary)
+def backtest_note(summary: pd.DataFrame, predictions: pd.DataFrame) -> Note | None:
+    """The note of forecast_backtest_predictions when it is skipped, or a method missed an origin, read off
+    the table it wrote (``predictions``: its method and origin_date columns; one row per pair is enough)."""
+    origins = [origin for origin, _, _ in backtest_origins(summary)]
     if not origins:
         return Note("forecast_backtest_predictions", "skipped",
                     "no backtest origin: the data's window is shorter than var forecast_backtest_origins + 2 days, "
                     "or no customer had bought before the latest origin (model customer_purchase_summary); the "
                     "table is empty, and so are forecast_backtest_evaluation and customer_purchase_forecast")
-    missing = []
-    for origin, table, training in origins:
-        present = method_predictions(table, training, int(table["horizon_days"].iloc[0]))
-        missing += [f"{m} at {pd.Timestamp(origin).date()}" for m in METHODS if m not in present]
+    present = set(zip(predictions["method"], pd.to_datetime(predictions["origin_date"])))
+    missing = [f"{m} at {origin.date()}" for origin in origins for m in METHODS if (m, origin) not in present]
     if not missing:
         return None
     return Note("forecast_backtest_predictions", "methods missing",

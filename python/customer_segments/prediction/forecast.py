@@ -109,28 +109,29 @@ def _discount_weights(horizon_days: float, annual_discount_rate: float, period_d
     return float((np.diff(edges) * (1 + annual_discount_rate) ** (-(edges[1:] / 365.25))).sum())
 
 
+def _forecast_origin(summary: pd.DataFrame) -> pd.DataFrame:
+    """The customers of customer_purchase_summary's forecast origin (the as-of date), in customer order."""
+    table = summary.loc[summary["origin_role"] == "forecast"].sort_values("customer_id", kind="stable")
+    return table.reset_index(drop=True)
+
+
 def forecast_or_reason(summary: pd.DataFrame, method: str | None, horizon_days: int, clv_horizon_days: int,
                        annual_discount_rate: float) -> tuple[pd.DataFrame | None, list[Note]]:
     """The forecast table (or None) and its notes: ``summary`` holds customer_purchase_summary's forecast
     origin and the origin one backtest horizon before it (the regression's training); ``method`` is the
     backtest's chosen method."""
-    table = summary.loc[summary["origin_role"] == "forecast"].sort_values("customer_id", kind="stable")
-    table = table.reset_index(drop=True)
+    table = _forecast_origin(summary)
     if method is None or table.empty:
-        return None, [Note("customer_purchase_forecast", "skipped",
-                           "no method was chosen: the backtest is skipped (see forecast_backtest_predictions); the "
-                           "table is empty")]
+        return None, forecast_notes(summary, method, None)
     window = int(table["horizon_days"].iloc[0])
     training = summary.loc[(summary["origin_role"] == "backtest")
                            & (pd.to_datetime(summary["origin_date"]) == pd.to_datetime(table["origin_date"].iloc[0])
                               - pd.Timedelta(days=window))]
     predictions = method_predictions(table, None if training.empty else training, horizon_days, window)
     if method not in predictions:
-        return None, [Note("customer_purchase_forecast", "skipped",
-                           f"the chosen method {method} cannot be fitted on the customers at the as-of date; the "
-                           "table is empty")]
+        return None, forecast_notes(summary, method, None)
     purchases, spend = predictions[method]
-    fits, reason = fit_or_reason(table)
+    fits, _ = fit_or_reason(table)
     out = table.loc[:, list(SUMMARY_COLUMNS)].copy()
     out.insert(1, "method", method)
     out.insert(2, "horizon_days", int(horizon_days))
@@ -148,24 +149,42 @@ def forecast_or_reason(summary: pd.DataFrame, method: str | None, horizon_days: 
         out["clv"] = spend / horizon_days * _discount_weights(clv_horizon_days, annual_discount_rate)
     for name in _PARAM_COLUMNS:
         out[name] = np.nan
-    notes = []
-    if fits is None:
-        notes.append(Note("customer_purchase_forecast", "probability_alive absent",
-                          f"BG/NBD cannot be fitted at the as-of date ({reason}): probability_alive is NULL"))
-    else:
+    if fits is not None:
         for name, v in {**vars(fits[0]), **{f"gg_{k}": v for k, v in vars(fits[1]).items()}}.items():
             out[f"param_{name}"] = v
-        gate = dropout_test(table, fits[0])
-        if gate.identified:
+        if dropout_test(table, fits[0]).identified:
             # BG/NBD lets a customer drop out only after a repeat purchase, so P(alive) is 1 by assumption,
             # not from the data, for a customer without one: NULL there.
             alive = per_distinct_row(lambda *h: bgnbd_probability_alive(fits[0], *h), x, tx, t)
             out["probability_alive"] = np.where(x.to_numpy() > 0, alive, np.nan)
-        else:
-            notes.append(Note("customer_purchase_forecast", "probability_alive absent",
-                              f"the data does not identify dropout: {gate.detail()}; probability_alive is NULL "
-                              "(such a fit gives a P(alive) of about 1 to everyone)"))
-    return out.astype({k: v for k, v in FORECAST_COLUMNS.items() if k in ("method", "horizon_days")}), notes
+    out = out.astype({k: v for k, v in FORECAST_COLUMNS.items() if k in ("method", "horizon_days")})
+    return out, forecast_notes(summary, method, out)
+
+
+def forecast_notes(summary: pd.DataFrame, method: str | None, forecast: pd.DataFrame | None) -> list[Note]:
+    """The notes of customer_purchase_forecast, read off the table it wrote (``forecast``: None or empty
+    when it was skipped; its first row is enough, the fit's parameters are on every row) with no refit: the
+    churn gate is recomputed from the published BG/NBD parameters on the same customers."""
+    table = _forecast_origin(summary)
+    if method is None or table.empty:
+        return [Note("customer_purchase_forecast", "skipped",
+                     "no method was chosen: the backtest is skipped (see forecast_backtest_predictions); the "
+                     "table is empty")]
+    if forecast is None or forecast.empty:
+        return [Note("customer_purchase_forecast", "skipped",
+                     f"the chosen method {method} cannot be fitted on the customers at the as-of date; the "
+                     "table is empty")]
+    first = forecast.iloc[0]
+    if pd.isna(first["param_r"]):
+        _, reason = fit_or_reason(table)  # only when the fit failed, which fails fast
+        return [Note("customer_purchase_forecast", "probability_alive absent",
+                     f"BG/NBD cannot be fitted at the as-of date ({reason}): probability_alive is NULL")]
+    gate = dropout_test(table, BgNbdParams(*(float(first[f"param_{name}"]) for name in ("r", "alpha", "a", "b"))))
+    if gate.identified:
+        return []
+    return [Note("customer_purchase_forecast", "probability_alive absent",
+                 f"the data does not identify dropout: {gate.detail()}; probability_alive is NULL "
+                 "(such a fit gives a P(alive) of about 1 to everyone)")]
 
 
 def build_purchase_forecast(summary: pd.DataFrame, method: str | None, horizon_days: int, clv_horizon_days: int,
