@@ -4,6 +4,7 @@ power table's arithmetic checked against the formulas it documents."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -77,11 +78,11 @@ def test_power_follows_its_formulas(generated_build):
 
 
 def test_a_campaign_is_sent_to_treatment_only_and_evaluated_from_its_start(copy_of_build, tmp_path):
-    from customer_segments.delivery.exports import CONTROL_STEM, write_exports
+    from customer_segments.delivery.exports import ALL_SEGMENTS_STEM, CONTROL_STEM, write_exports
 
     build_campaign(copy_of_build, tmp_path / "build", {"campaign_name": "winback", "campaign_start_date": "2011-10-01"})
     out = tmp_path / "exports"
-    write_exports(copy_of_build.db_path, out, key=None)
+    write_exports(copy_of_build.db_path, out, key=None, all_in_one=True)
     control = set(copy_of_build.query("select customer_id from campaign_groups where campaign_group = 'control'"))
     control_ids = {c for (c,) in control}
     sent = pd.concat([pd.read_parquet(path) for path in out.glob("segment_*.parquet")])
@@ -90,6 +91,13 @@ def test_a_campaign_is_sent_to_treatment_only_and_evaluated_from_its_start(copy_
     assert not control_ids & set(sent["customer_id_raw"])
     assert set(sent["campaign_group"]) == {"treatment"} and set(sent["campaign"]) == {"winback"}
     assert len(sent) + len(held) == copy_of_build.scalar("select count(*) from customer_segments")
+    # The file of all segments is a send list too: the treatment group of every segment, no control customer.
+    together = pd.read_parquet(out / f"{ALL_SEGMENTS_STEM}.parquet")
+    assert sorted(together["customer_id_raw"]) == sorted(sent["customer_id_raw"])
+    assert not control_ids & set(pd.read_csv(out / f"{ALL_SEGMENTS_STEM}.csv")["customer_id_raw"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["campaign"], manifest["control_customers"], manifest["all_segments"]["customers"]) == \
+        ("winback", len(held), len(sent))
 
     # Outcomes are the invoices from the start day to the as-of date; the evaluation is their comparison.
     bought = copy_of_build.scalar(

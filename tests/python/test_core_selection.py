@@ -124,6 +124,12 @@ def test_report_and_exports_from_the_core_alone(core_only, tmp_path):
     manifest = json.loads((tmp_path / "exports" / "manifest.json").read_text())
     sizes = dict(core_only.query("select segment_id, customers from segment_profiles"))
     assert {s["segment_id"]: s["customers"] for s in manifest["segments"]} == sizes
+    # No prediction columns, and the manifest and README.txt say why.
+    assert not {"predicted_spend_next_horizon", "churn_risk", "clv"} & set(manifest["columns"])
+    assert {part: value["included"] for part, value in manifest["predictions"].items()} == \
+        {"purchases_and_spend": False, "churn_risk": False, "clv": False}
+    assert "customer_purchase_forecast is not in this database" in (tmp_path / "exports" / "README.txt").read_text()
+    assert manifest["as_of_date"] == core_only.scalar("select as_of_date from build_info").isoformat()
 
 
 def test_customer_segments_plus_selects_that_model_and_its_descendants(tmp_path):

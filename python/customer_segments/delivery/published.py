@@ -52,19 +52,23 @@ def connect_published(path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
 
 
-def run_reader_cli(description: str, default_out: Path, action: Callable[[Path, Path], str],
-                   argv: list[str] | None = None) -> int:
+def run_reader_cli(description: str, default_out: Path, action: Callable[..., str],
+                   argv: list[str] | None = None, flags: dict[str, str] | None = None) -> int:
     """The command line shared by the readers of the published file (report, exports).
 
     ``action(db_path, out_path)`` does the work and returns what to print; its FileNotFoundError or
-    ValueError becomes a one-line error and exit code 2.
+    ValueError becomes a one-line error and exit code 2. ``flags`` (option -> help, e.g.
+    ``{"--all-in-one": ...}``) adds on/off options, passed to the action as keywords (``all_in_one=``).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--db", type=Path, default=None, help=f"default: $SEGMENTS_PUBLISHED or {DEFAULT_PUBLISHED}")
     parser.add_argument("--out", type=Path, default=default_out, help=f"default: {default_out}")
+    for option, text in (flags or {}).items():
+        parser.add_argument(option, action="store_true", help=text)
     args = parser.parse_args(argv)
+    names = [option.lstrip("-").replace("-", "_") for option in flags or {}]
     try:
-        print(action(args.db or published_path(), args.out))
+        print(action(args.db or published_path(), args.out, **{name: getattr(args, name) for name in names}))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
