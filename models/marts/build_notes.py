@@ -11,6 +11,7 @@ def model(dbt, session):
     settings = parse_settings(dbt.config.get("settings"))
     # Only customer- and product-level rows cross into Python.
     [(cutoff,)] = dbt.ref("build_dates").project("classifier_cutoff_date").fetchall()
+    forecast_methods = dbt.ref("forecast_backtest_predictions").project("method, origin_date, is_chosen_method")
     return build_notes(
         k_selection=dbt.ref("segment_k_selection").df(),
         segments=dbt.ref("customer_segments").df(),
@@ -20,7 +21,6 @@ def model(dbt, session):
         classifier_cutoff=cutoff.isoformat(),
         settings=settings,
         new_customer_outcomes=dbt.ref("new_customer_outcomes").df(),
-        backtest_methods=dbt.ref("forecast_backtest_predictions").project("method, origin_date, is_chosen_method")
-        .distinct().df(),
+        backtest_methods=forecast_methods.distinct().df(),
         purchase_forecast=dbt.ref("customer_purchase_forecast").order("customer_id").limit(1).df(),
     )
