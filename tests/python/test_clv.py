@@ -199,20 +199,3 @@ def test_per_distinct_row_equals_evaluating_every_row():
     x, tx, T = np.array([0.0, 2, 2, 5, 0]), np.array([0.0, 10, 10, 30, 0]), np.array([40.0, 50, 50, 60, 40])
     direct = bgnbd_expected_purchases(TRUE, 30.0, x, tx, T)
     np.testing.assert_array_equal(per_distinct_row(lambda *h: bgnbd_expected_purchases(TRUE, 30.0, *h), x, tx, T), direct)
-
-
-def test_a_repeated_fit_is_served_once_with_the_same_bits(monkeypatch):
-    """forecast_backtest_predictions, customer_purchase_forecast and build_notes fit the same rows in one
-    dbt process: the second fit of the same data and start is the first one, not a new optimisation."""
-    from customer_segments.prediction import clv
-
-    rng = np.random.default_rng(7)
-    x = rng.poisson(2, 300).astype(float)
-    T = rng.uniform(100, 300, 300)
-    tx = np.where(x > 0, T * rng.uniform(0.1, 1, 300), 0.0)
-    first = clv.fit_bgnbd(x, tx, T)
-    calls = []
-    monkeypatch.setattr(clv, "_fit", lambda *args: calls.append(1) or pytest.fail("refitted"))
-    assert clv.fit_bgnbd(x, tx, T) == first and not calls
-    monkeypatch.undo()
-    assert clv.fit_bgnbd(x, tx, T + 1) != first  # other data: a fit of its own

@@ -24,8 +24,6 @@ nu ~ Gamma(q, gamma).
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,35 +130,6 @@ def _fit(negative_log_likelihood, n_params: int, start: np.ndarray) -> np.ndarra
     return np.exp(best)
 
 
-#: Fits already made in this process, by the bytes of their distinct rows, weights and start. dbt runs
-#: the build's Python models in threads of one process and several refit the same data:
-#: forecast_backtest_predictions and build_notes (twice: its forecast notes and the backtest note) fit
-#: the same origins, customer_purchase_forecast and build_notes the same forecast. A fit is a pure
-#: function of those bytes, so the first fit is returned again (the same bits). At most MAX_FITS kept.
-_FITS: dict[bytes, np.ndarray] = {}
-_FITS_LOCK = threading.Lock()
-MAX_FITS = 256
-
-
-def _fit_once(model: str, data: tuple[np.ndarray, ...], start: np.ndarray, negative_log_likelihood,
-              n_params: int) -> np.ndarray:
-    """:func:`_fit`, made once per process for the same model, data and start."""
-    digest = hashlib.blake2b(model.encode(), digest_size=20)
-    for array in (*data, start):
-        array = np.ascontiguousarray(array, dtype="float64")
-        digest.update(np.int64(array.size).tobytes() + array.tobytes())
-    key = digest.digest()
-    with _FITS_LOCK:
-        fitted = _FITS.get(key)
-    if fitted is None:
-        fitted = _fit(negative_log_likelihood, n_params, start)
-        with _FITS_LOCK:
-            if len(_FITS) >= MAX_FITS:
-                _FITS.pop(next(iter(_FITS)))
-            _FITS[key] = fitted
-    return fitted.copy()
-
-
 def fit_bgnbd(frequency, recency, T) -> BgNbdParams:
     """Maximum-likelihood BG/NBD parameters (r, alpha, a, b) for customer arrays x, t_x, T.
 
@@ -182,7 +151,7 @@ def fit_bgnbd(frequency, recency, T) -> BgNbdParams:
         value = -(weights * bgnbd_log_likelihood(BgNbdParams(*np.exp(log_params)), x, tx, t)).sum()
         return float(value) if np.isfinite(value) else np.inf
 
-    return BgNbdParams(*(float(v) for v in _fit_once("bgnbd", (x, tx, t, weights), start, negative_log_likelihood, 4)))
+    return BgNbdParams(*(float(v) for v in _fit(negative_log_likelihood, 4, start)))
 
 
 def bgnbd_probability_alive(params: BgNbdParams, frequency, recency, T) -> np.ndarray:
@@ -250,8 +219,7 @@ def fit_gamma_gamma(frequency, monetary_value) -> GammaGammaParams:
         value = -(weights * gamma_gamma_log_likelihood(GammaGammaParams(*np.exp(log_params)), x, m)).sum()
         return float(value) if np.isfinite(value) else np.inf
 
-    return GammaGammaParams(*(float(v) for v in _fit_once("gamma_gamma", (x, m, weights), start,
-                                                          negative_log_likelihood, 3)))
+    return GammaGammaParams(*(float(v) for v in _fit(negative_log_likelihood, 3, start)))
 
 
 def gamma_gamma_expected_value(params: GammaGammaParams, frequency, monetary_value) -> np.ndarray:
