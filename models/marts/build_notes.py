@@ -1,6 +1,7 @@
 """One row per thing a model skipped or reduced because the data could not support it, with why and what
 it needs; empty on a normal build. Each note comes from the function of the package that made the model
-skip or reduce (customer_segments.notes); the forecast's are read off what its models wrote."""
+skip or reduce (customer_segments.notes); the forecast's are read off what its models wrote. Only
+customer- and product-level rows cross into Python."""
 
 from customer_segments.delivery.build_notes import build_notes
 from customer_segments.settings import parse_settings
@@ -8,8 +9,6 @@ from customer_segments.settings import parse_settings
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    settings = parse_settings(dbt.config.get("settings"))
-    # Only customer- and product-level rows cross into Python.
     [(cutoff,)] = dbt.ref("build_dates").project("classifier_cutoff_date").fetchall()
     forecast_methods = dbt.ref("forecast_backtest_predictions").project("method, origin_date, is_chosen_method")
     return build_notes(
@@ -19,7 +18,7 @@ def model(dbt, session):
         first_purchase_features=dbt.ref("first_purchase_features").df(),
         purchase_summary=dbt.ref("customer_purchase_summary").df(),
         classifier_cutoff=cutoff.isoformat(),
-        settings=settings,
+        settings=parse_settings(dbt.config.get("settings")),
         new_customer_outcomes=dbt.ref("new_customer_outcomes").df(),
         backtest_methods=forecast_methods.distinct().df(),
         purchase_forecast=dbt.ref("customer_purchase_forecast").order("customer_id").limit(1).df(),
