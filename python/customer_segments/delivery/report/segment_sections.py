@@ -100,6 +100,8 @@ def segment_profiles(report: Report) -> Section | None:
             segment_id as "Id"
         from segment_profiles
     """)).drop(columns="segment_id")
+    for column in ("Median recency (days)", "Median orders"):  # a median of whole numbers: whole or a half
+        profiles[column] = profiles[column].map(lambda v: f"{v:,.1f}".removesuffix(".0"))
     return Section("Segment profiles", "The median member of each segment; names and actions come from the segment "
                    f"playbook seed. {VALUE_ORDER_TEXT}", [table_html(profiles, float_digits=1)])
 
