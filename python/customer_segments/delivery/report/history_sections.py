@@ -4,8 +4,10 @@ and the power table (campaign_power)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 
+from customer_segments.delivery import formats
 from customer_segments.delivery.report.page import PALETTE, Report, Section, table_html
 
 #: The from-state of a customer without a purchase by the earlier month-end (as in segment_migration).
@@ -128,7 +130,21 @@ def campaign_sizing(report: Report) -> Section | None:
                    "Per segment: the treatment and control arms of a campaign split (var campaign_control_share held "
                    "out), the baseline repeat-purchase rate and spend over the last campaign_window_days, the "
                    "smallest effect the split detects at α 0.05 and power 0.8, and the customers a target lift "
-                   "needs (table campaign_power).", [report.chart(figure, height=420),
-                                                      table_html(frame, float_digits=3, money=(
-                                                          "baseline_mean_spend", "baseline_spend_sd",
-                                                          "min_detectable_spend_effect"))])
+                   "needs (table campaign_power).", [report.chart(figure, height=420), table_html(power_table(frame))])
+
+
+def power_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """campaign_power's columns under short names a marketer reads: rates as percentages, money in £."""
+    table = pd.DataFrame({"Segment": frame.segment_name, "Customers": frame.customers,
+                          "Treatment": frame.treatment_customers, "Control": frame.control_customers,
+                          "Window (days)": frame.window_days})
+    table["Repeat rate"] = frame.baseline_repeat_rate.map("{:.1%}".format)
+    table[formats.money_title("Mean spend")] = frame.baseline_mean_spend
+    table[formats.money_title("Spend sd")] = frame.baseline_spend_sd
+    table["Detectable rate effect"] = frame.min_detectable_rate_effect.map(
+        lambda v: "" if formats.missing(v) else f"± {v:.1%}")
+    table[formats.money_title("Detectable spend effect")] = frame.min_detectable_spend_effect
+    table["Target lift"] = frame.target_relative_lift.map("{:.0%}".format)
+    table["Customers needed"] = frame.customers_needed_for_target_lift
+    table["Detects the target"] = frame.can_detect_target_lift.map({True: "yes", False: "no"}).fillna("")
+    return table

@@ -7,10 +7,12 @@ stable id, so the same database gives the same bytes.
 from __future__ import annotations
 
 import html
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
@@ -112,9 +114,9 @@ def cell_text(value: object, is_money: bool, is_count: bool, float_digits: int) 
         return ""
     if is_money:
         return formats.money(value)
-    if is_count or (isinstance(value, int) and not isinstance(value, bool)):
+    if is_count or (isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)):
         return formats.count(value)
-    if isinstance(value, float):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
         return f"{value:,.{float_digits}f}"
     if isinstance(value, pd.Timestamp) and value == value.normalize():
         return f"{value:%Y-%m-%d}"  # a date read as a timestamp
