@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import duckdb
 import pandas as pd
 import pytest
 
 from customer_segments.delivery import formats
-from customer_segments.delivery.report.page import table_html
+from customer_segments.delivery.report.page import PALETTE, Report, table_html
 from customer_segments.delivery.report.segment_sections import box_stats
 
 
@@ -61,3 +62,21 @@ def test_box_whiskers_are_tukeys_from_the_quartiles_not_the_extremes():
     assert box_stats(spread, log=False)["upperfence"] == 1000
     logged = box_stats(spread, log=True)
     assert logged["upperfence"] == pytest.approx(10_000) and logged["median"] == pytest.approx(100)
+
+
+def test_segments_go_in_value_order_whatever_their_ids(tmp_path):
+    """A first build numbers segments by value, so the rule shows only where ids were kept across builds:
+    here segment 1 has the lowest net revenue per customer and comes last, keeping its colour."""
+    path = tmp_path / "published.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("""create table segment_profiles as select * from (values
+            (1, 'Kept id, now low value', 100, 1000.0), (2, 'Top', 10, 5000.0), (3, 'Middle', 50, 2500.0)
+        ) as t(segment_id, segment_name, customers, net_revenue)""")
+    with duckdb.connect(str(path), read_only=True) as con:
+        report = Report(con)
+        assert report.segment_names() == ["Top", "Middle", "Kept id, now low value"]
+        rows = pd.DataFrame({"segment_id": [1, 1, 2, 3, None], "row": ["a", "b", "c", "d", "e"]})
+        assert list(report.in_value_order(rows).row) == ["c", "d", "a", "b", "e"]  # stable, no segment last
+        by_name = pd.DataFrame({"segment_name": ["Middle", "Kept id, now low value", "Top"]})
+        assert list(report.in_value_order(by_name, "segment_name").segment_name) == report.segment_names()
+        assert report.segment_colours() == {"Top": PALETTE[1], "Middle": PALETTE[2], "Kept id, now low value": PALETTE[0]}
