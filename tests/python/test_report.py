@@ -1,5 +1,7 @@
-"""The HTML report: built from the published tables only, sections follow the tables that exist, and
-in a real headless Chromium it loads offline with no console error and every chart drawn."""
+"""The HTML report: built from the published tables only, sections follow the tables that exist, the
+marketer's sections come first and the model diagnostics in an appendix, money and counts read as a person
+reads them; in a real headless Chromium at 1280 px it loads offline with no console error, every section and
+chart drawn, nothing sticking out sideways and every axis titled."""
 
 from __future__ import annotations
 
