@@ -28,7 +28,8 @@ from customer_segments.delivery.report import write_report
 pytestmark = pytest.mark.dbt
 
 #: What the report's first sections and the exports read, each with its ancestors: the core.
-CORE_SELECTION = ["+segment_profiles", "+build_headline", "+build_info", "+segment_by_country", "+campaign_groups"]
+CORE_SELECTION = ["+segment_profiles", "+build_headline", "+build_info", "+segment_by_country", "+campaign_groups",
+                  "+customer_orders"]
 
 
 def build(work: Path, db_path: Path, data: Path, *select: str) -> dict:
@@ -115,7 +116,8 @@ def test_the_core_builds_without_any_prediction_model(core_only):
 
 def test_report_and_exports_from_the_core_alone(core_only, tmp_path):
     page = write_report(core_only.db_path, tmp_path / "report.html").read_text()
-    for title in ("What this build read", "Headline figures", "Segment sizes and revenue", "Segment profiles"):
+    for title in ("What this build read", "Headline figures", "Segment sizes and revenue", "Monthly trend per segment",
+                  "What to do with each segment", "Segment profiles"):
         assert f"<h2>{title}</h2>" in page
     assert "<h2>Left out of this report</h2>" in page
     assert "<li>Purchase forecast: segment_purchase_forecast not built</li>" in page

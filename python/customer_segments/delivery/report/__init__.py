@@ -8,9 +8,15 @@ rows (a model the build skipped writes an empty table, and the section "What thi
 table build_notes), so the report never fails on a database built by an older version of the project
 or on a shop too small for some models.
 
+The page opens with what a marketer needs (what the build read and when, the headline, segment sizes and
+revenue, the monthly trend per segment, what each segment buys, what to do with each with its export file
+and top customers) and keeps the model diagnostics for an appendix after it. Money shows as £ with two
+decimals and counts as integers (:mod:`customer_segments.delivery.formats`); segments are in one order
+everywhere, net revenue per customer, highest first.
+
 The page and its parts are in :mod:`.page`, the sections in :mod:`.segment_sections`,
-:mod:`.history_sections` (segments over time, campaign sizing) and :mod:`.model_sections`;
-this module orders them and writes the file.
+:mod:`.marketing_sections` (monthly trend, actions per segment), :mod:`.history_sections` (segments over
+time, campaign sizing) and :mod:`.model_sections`; this module orders them and writes the file.
 
 Usage::
 
@@ -24,6 +30,7 @@ from pathlib import Path
 
 from customer_segments.delivery.published import connect_published, run_reader_cli
 from customer_segments.delivery.report.history_sections import campaign_sizing, segment_migration
+from customer_segments.delivery.report.marketing_sections import monthly_trend, segment_actions
 from customer_segments.delivery.report.model_sections import (
     algorithm_comparison,
     classifier_performance,
@@ -34,7 +41,7 @@ from customer_segments.delivery.report.model_sections import (
     purchase_forecast,
     segment_drivers,
 )
-from customer_segments.delivery.report.page import Report, Section, render
+from customer_segments.delivery.report.page import Part, Report, Section, render
 from customer_segments.delivery.report.segment_sections import (
     build_facts,
     build_notes,
@@ -48,34 +55,48 @@ from customer_segments.delivery.report.segment_sections import (
 )
 
 DEFAULT_OUT = Path("reports/customer_segments.html")
-#: The sections, in page order.
-SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
+#: What a marketer reads, in page order: what the build read and when, the headline, sizes and revenue,
+#: the monthly trend, what each segment buys, what to do with each (export files, top customers), then
+#: the segments' profiles, countries, forecast and campaign sizing.
+MARKETER_SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
     build_facts,
     headline,
     build_notes,
     segment_sizes,
+    monthly_trend,
+    segment_purchases,
+    segment_actions,
     segment_profiles,
     rfm_distributions,
-    scatter_3d,
+    country_mix,
+    purchase_forecast,
+    campaign_sizing,
+)
+#: How the segments and predictions were made and how good they are, after the marketer's part.
+APPENDIX_SECTIONS: tuple[Callable[[Report], Section | None], ...] = (
     k_selection,
     algorithm_comparison,
     segment_drivers,
-    country_mix,
-    segment_purchases,
+    scatter_3d,
     segment_migration,
-    campaign_sizing,
-    new_customer_evaluation,
     classifier_performance,
     permutation_importance,
-    purchase_forecast,
+    new_customer_evaluation,
     forecast_backtest,
+)
+APPENDIX_TITLE = "Appendix: model diagnostics"
+#: The page's parts, in order.
+PARTS = (
+    Part("", "", MARKETER_SECTIONS),
+    Part(APPENDIX_TITLE, "How the segments and predictions were made and how well they hold: for an analyst "
+         "checking the model, not needed to act on the segments.", APPENDIX_SECTIONS),
 )
 
 
 def write_report(db_path: Path, out_path: Path) -> Path:
     """Read ``db_path`` read-only and write the report to ``out_path`` (directories created)."""
     with connect_published(db_path) as con:
-        page = render(Report(con), Path(db_path).name, SECTIONS)
+        page = render(Report(con), Path(db_path).name, PARTS)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")

@@ -4,8 +4,10 @@ and the power table (campaign_power)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 
+from customer_segments.delivery import formats
 from customer_segments.delivery.report.page import PALETTE, Report, Section, table_html
 
 #: The from-state of a customer without a purchase by the earlier month-end (as in segment_migration).
@@ -38,8 +40,8 @@ def migration_pairs(report: Report):
 
 
 def _state_order(report: Report, states) -> list[str]:
-    """Segments by id, then inactive, no net spend, and new last."""
-    segments = list(report.df("select segment_name from segment_profiles order by segment_id").segment_name)
+    """Segments in value order, then inactive, no net spend, and new last."""
+    segments = report.segment_names()
     others = sorted(set(states) - set(segments) - {NEW})
     return [s for s in segments if s in set(states)] + others + ([NEW] if NEW in set(states) else [])
 
@@ -101,7 +103,8 @@ def stay_rate(report: Report) -> str:
                                     line={"color": colour, "dash": "solid" if len(segment_id) else "dot"},
                                     hovertemplate=f"{state}, %{{x|%Y-%m-%d}}: %{{y:.1%}}<extra></extra>"))
     figure.update_layout(title="Stay rate: share of a state's customers still in it a month later",
-                         yaxis={"tickformat": ".0%", "range": [0, 1.05]})
+                         yaxis={"tickformat": ".0%", "range": [0, 1.05], "title": "stay rate"},
+                         xaxis_title="month-end")
     return "<h3>Stay rate over time</h3>" + report.chart(figure, height=420)
 
 
@@ -109,12 +112,11 @@ def campaign_sizing(report: Report) -> Section | None:
     """campaign_power: what a campaign split can detect per segment."""
     if not report.has("campaign_power", "segment_profiles"):
         return None
-    frame = report.df("""
-        select profiles.segment_name, power.* exclude (segment_id)
+    frame = report.in_value_order(report.df("""
+        select power.segment_id, profiles.segment_name, power.* exclude (segment_id)
         from campaign_power as power
         inner join segment_profiles as profiles using (segment_id)
-        order by power.segment_id
-    """)
+    """)).drop(columns="segment_id")
     colours = report.segment_colours()
     figure = go.Figure()
     figure.add_trace(go.Bar(x=frame.segment_name, y=frame.baseline_repeat_rate, name="baseline repeat-purchase rate",
@@ -122,10 +124,27 @@ def campaign_sizing(report: Report) -> Section | None:
                             error_y={"type": "data", "array": frame.min_detectable_rate_effect, "visible": True},
                             hovertemplate="%{x}: %{y:.1%} ± %{error_y.array:.1%} detectable<extra></extra>"))
     figure.update_layout(title="Baseline repeat-purchase rate per segment, ± the smallest effect the split "
-                               "detects", yaxis={"tickformat": ".0%"}, showlegend=False)
+                               "detects", yaxis={"tickformat": ".0%", "title": "repeat-purchase rate"},
+                         xaxis_title="segment", showlegend=False)
     return Section("Sizing a campaign",
                    "Per segment: the treatment and control arms of a campaign split (var campaign_control_share held "
                    "out), the baseline repeat-purchase rate and spend over the last campaign_window_days, the "
                    "smallest effect the split detects at α 0.05 and power 0.8, and the customers a target lift "
-                   "needs (table campaign_power).", [report.chart(figure, height=420),
-                                                      table_html(frame, float_digits=3)])
+                   "needs (table campaign_power).", [report.chart(figure, height=420), table_html(power_table(frame))])
+
+
+def power_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """campaign_power's columns under short names a marketer reads: rates as percentages, money in £."""
+    table = pd.DataFrame({"Segment": frame.segment_name, "Customers": frame.customers,
+                          "Treatment": frame.treatment_customers, "Control": frame.control_customers,
+                          "Window (days)": frame.window_days})
+    table["Repeat rate"] = frame.baseline_repeat_rate.map("{:.1%}".format)
+    table[formats.money_title("Mean spend")] = frame.baseline_mean_spend
+    table[formats.money_title("Spend sd")] = frame.baseline_spend_sd
+    table["Detectable rate effect"] = frame.min_detectable_rate_effect.map(
+        lambda v: "" if formats.missing(v) else f"± {v:.1%}")
+    table[formats.money_title("Detectable spend effect")] = frame.min_detectable_spend_effect
+    table["Target lift"] = frame.target_relative_lift.map("{:.0%}".format)
+    table["Customers needed"] = frame.customers_needed_for_target_lift
+    table["Detects the target"] = frame.can_detect_target_lift.map({True: "yes", False: "no"}).fillna("")
+    return table

@@ -8,7 +8,9 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from customer_segments.delivery.report.page import PALETTE, Report, Section, table_html
+from customer_segments.delivery import formats
+from customer_segments.delivery.report.page import PALETTE, VALUE_ORDER_TEXT, Report, Section, table_html
+from customer_segments.prediction.first_purchase import CATEGORY_SHARE_PREFIX
 from customer_segments.settings import sql_literal
 
 
@@ -17,13 +19,15 @@ def k_selection(report: Report) -> Section | None:
         return None
     frame = report.df("select * from segment_k_selection order by k")
     chosen = frame.loc[frame.is_chosen].iloc[0]
-    panels = (("inertia", "Inertia (elbow)"), ("silhouette", "Silhouette ↑"),
-              ("calinski_harabasz", "Calinski-Harabasz ↑"), ("davies_bouldin", "Davies-Bouldin ↓"),
-              ("bootstrap_mean_ari", "Bootstrap stability (ARI) ↑"), ("smallest_cluster_share", "Smallest segment share"))
-    figure = make_subplots(rows=2, cols=3, subplot_titles=[title for _, title in panels],
+    panels = (("inertia", "Inertia (elbow)", "inertia"), ("silhouette", "Silhouette ↑", "silhouette"),
+              ("calinski_harabasz", "Calinski-Harabasz ↑", "CH index"), ("davies_bouldin", "Davies-Bouldin ↓", "DB index"),
+              ("bootstrap_mean_ari", "Bootstrap stability (ARI) ↑", "mean ARI"),
+              ("smallest_cluster_share", "Smallest segment share", "share of customers"))
+    figure = make_subplots(rows=2, cols=3, subplot_titles=[title for _, title, _ in panels],
                            horizontal_spacing=0.08, vertical_spacing=0.16)
-    for i, (metric, title) in enumerate(panels):
+    for i, (metric, title, axis_title) in enumerate(panels):
         row, col = divmod(i, 3)
+        figure.update_yaxes(title_text=axis_title, row=row + 1, col=col + 1)
         # The stability interval (mean +- 2 SE), not the spread of single pairs.
         error = ({"type": "data", "array": frame.bootstrap_ari_high - frame.bootstrap_mean_ari, "visible": True}
                  if metric == "bootstrap_mean_ari" else None)
@@ -34,7 +38,7 @@ def k_selection(report: Report) -> Section | None:
                                     marker={"size": 12, "color": "#D55E00", "symbol": "diamond"},
                                     hovertemplate=f"chosen k={chosen.k}: %{{y:.3f}}<extra></extra>"),
                          row=row + 1, col=col + 1)
-    figure.update_xaxes(dtick=1, title_text="k", row=2)
+    figure.update_xaxes(dtick=1, title_text="k (segments)")
     figure.update_yaxes(tickformat=".0%", row=2, col=3)
     figure.update_layout(title=f"Choosing k: chosen k = {chosen.k} (orange diamond), elbow at k = {chosen.elbow_k}")
     table = frame[["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "bootstrap_mean_ari",
@@ -62,7 +66,7 @@ def algorithm_comparison(report: Report) -> Section | None:
                textposition="outside", hovertemplate=title + " %{x}: %{y:.3f}<extra></extra>")
         for (metric, title), colour in zip(metrics, colours)
     ])
-    figure.update_layout(barmode="group", yaxis_range=[0, 1.1],
+    figure.update_layout(barmode="group", yaxis_range=[0, 1.1], xaxis_title="algorithm", yaxis_title="score (0 to 1)",
                          title=f"Algorithms on the same features (k = {frame.k.iloc[0]} where the method takes one)")
     table = frame[["algorithm", "is_production", "parameters", "n_clusters", "noise_share", "silhouette",
                    "calinski_harabasz", "davies_bouldin", "ari_planted_groups", "bootstrap_mean_ari",
@@ -93,7 +97,7 @@ def segment_drivers(report: Report) -> Section | None:
         order by segment_id, feature
     """)
     features = list(dict.fromkeys(frame.sort_values("anova_f", ascending=False, kind="stable").feature))
-    names = list(dict.fromkeys(frame.segment_name))
+    names = [name for name in report.segment_names() if name in set(frame.segment_name)]
     effect = frame.pivot(index="segment_name", columns="feature", values="effect_size").reindex(index=names, columns=features)
     limit = float(effect.abs().max().max()) or 1.0
     figure = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.2,
@@ -108,10 +112,11 @@ def segment_drivers(report: Report) -> Section | None:
                                   ("surrogate_tree_importance", "surrogate tree importance", "#E69F00")):
         figure.add_trace(go.Bar(x=features, y=overall[column], name=title, marker_color=colour,
                                 texttemplate="%{y:.2f}", textposition="outside"), row=1, col=2)
-    figure.update_yaxes(autorange="reversed", row=1, col=1)
-    figure.update_yaxes(range=[0, 1.15], row=1, col=2)
+    figure.update_yaxes(autorange="reversed", title_text="segment", row=1, col=1)
+    figure.update_yaxes(range=[0, 1.15], title_text="share (0 to 1)", row=1, col=2)
+    figure.update_xaxes(title_text="feature")
     figure.update_layout(barmode="group", legend={"orientation": "h", "x": 0.62, "y": -0.15})
-    drivers = frame.loc[frame.is_top_driver].sort_values("segment_id")
+    drivers = report.in_value_order(frame.loc[frame.is_top_driver])
     lines = "".join(
         f"<li><b>{html.escape(row.segment_name)}</b>: {html.escape(row.feature)} "
         f"{'higher' if row.effect_size > 0 else 'lower'} than other customers (d = {row.effect_size:+.2f})</li>"
@@ -147,7 +152,9 @@ def classifier_performance(report: Report) -> Section | None:
                                     customdata=part.customers,
                                     hovertemplate=model + " · %{x}: %{y:.3f} (%{customdata} customers)<extra></extra>"),
                              row=1, col=col)
-    figure.update_yaxes(range=[0, 1.1])
+    figure.update_yaxes(range=[0, 1.1], title_text="balanced accuracy", row=1, col=1)
+    figure.update_yaxes(range=[0, 1.1], title_text="macro F1", row=1, col=2)
+    figure.update_xaxes(title_text="evaluation")
     figure.update_layout(barmode="group", title="Segment predicted from the first purchase, against the majority baseline (grey)",
                          legend={"orientation": "h", "y": -0.15})
     parts = [report.chart(figure, height=460), table_html(overall.drop(columns="where"))]
@@ -173,17 +180,24 @@ def new_customer_evaluation(report: Report) -> Section | None:
     if evaluation.empty:
         return None
     test = evaluation.loc[evaluation.split == "test"]
-    figure = make_subplots(rows=1, cols=3, subplot_titles=("Purchases MAE", "Spend MAE", "Repeat Brier score"))
-    for col, metric in enumerate(("purchases_mae", "spend_mae", "repeat_brier_score"), start=1):
-        figure.add_trace(go.Bar(x=test["method"], y=test[metric], showlegend=False, texttemplate="%{y:.3g}",
+    panels = (("purchases_mae", "Purchases MAE", "purchases per customer", "%{y:.3g}"),
+              ("spend_mae", "Spend MAE", formats.money_title("spend per customer"),
+               f"{formats.CURRENCY}%{{y:{formats.PLOTLY_MONEY}}}"),
+              ("repeat_brier_score", "Repeat Brier score", "Brier score", "%{y:.3g}"))
+    figure = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title, _, _ in panels])
+    for col, (metric, _, axis_title, text) in enumerate(panels, start=1):
+        figure.add_trace(go.Bar(x=test["method"], y=test[metric], showlegend=False, texttemplate=text,
                                 textposition="outside", marker_color="#0072B2"), row=1, col=col)
+        figure.update_yaxes(title_text=axis_title, row=1, col=col)
+    figure.update_xaxes(title_text="method")
     figure.update_layout(title="A new customer's horizon predicted from the first invoice: test customers (lower is better)")
     horizon = int(evaluation.horizon_days.iloc[0])
     return Section("A new customer's next purchases from the first invoice",
                    f"Purchases after the first invoice, net spend and the chance of buying again within {horizon} "
                    "days, predicted from the first invoice alone, against two baselines (the training mean and "
                    "basket value alone). Fitted on customers first buying before the cutoff; tested on later "
-                   "ones, every horizon whole inside the data.", [report.chart(figure, height=420), table_html(evaluation)])
+                   "ones, every horizon whole inside the data.", [report.chart(figure, height=420), table_html(
+                       evaluation, money=("spend_mae", "spend_rmse"))])
 
 
 def confusion_matrices(report: Report) -> str:
@@ -205,7 +219,8 @@ def confusion_matrices(report: Report) -> str:
         part = frame.loc[frame.evaluation == evaluation]
         share = part.pivot(index="actual_segment_name", columns="predicted_segment_name", values="share_of_actual_segment")
         count = part.pivot(index="actual_segment_name", columns="predicted_segment_name", values="customers")
-        names = list(dict.fromkeys(part.actual_segment_name))
+        present = set(part.actual_segment_name) | set(part.predicted_segment_name)
+        names = [name for name in report.segment_names() if name in present]
         share, count = share.reindex(index=names, columns=names), count.reindex(index=names, columns=names)
         figure.add_trace(go.Heatmap(z=share.fillna(0).values, x=names, y=names, zmin=0, zmax=1, colorscale="Blues",
                                     showscale=col == 1, colorbar={"title": "share", "tickformat": ".0%"},
@@ -218,6 +233,21 @@ def confusion_matrices(report: Report) -> str:
     return report.chart(figure, height=460)
 
 
+def feature_labels(report: Report, features) -> dict[str, str]:
+    """A first-purchase feature as a reader names it: ``category_share_6`` -> ``share of basket in Wall / Art /
+    Clock`` (the category's name in product_categories), other features as they are."""
+    names = {}
+    if "product_categories" in report.tables:
+        names = dict(report.df("select distinct category_id, category_name from product_categories").itertuples(
+            index=False, name=None))
+    labels = {}
+    for feature in set(features):
+        suffix = feature[len(CATEGORY_SHARE_PREFIX):] if feature.startswith(CATEGORY_SHARE_PREFIX) else ""
+        labels[feature] = (f"share of basket in {names.get(int(suffix), f'category {suffix}')}" if suffix.isdigit()
+                           else feature)
+    return labels
+
+
 def permutation_importance(report: Report) -> Section | None:
     if not report.has("segment_classifier_feature_importance"):
         return None
@@ -227,6 +257,7 @@ def permutation_importance(report: Report) -> Section | None:
         where importance_rank <= 12
         order by model_name, importance_rank
     """)
+    frame["feature"] = frame.feature.map(feature_labels(report, frame.feature))
     models = list(dict.fromkeys(frame.model_name))
     figure = make_subplots(rows=1, cols=len(models), subplot_titles=models, horizontal_spacing=0.22)
     for col, model in enumerate(models, start=1):
@@ -235,13 +266,14 @@ def permutation_importance(report: Report) -> Section | None:
                                 marker_color=PALETTE[col - 1],
                                 error_x={"type": "data", "array": part.importance_std, "visible": True},
                                 hovertemplate="%{y}: %{x:.3f}<extra></extra>"), row=1, col=col)
-        figure.update_yaxes(autorange="reversed", row=1, col=col)
+        figure.update_yaxes(autorange="reversed", title_text="first-purchase feature",
+                            row=1, col=col)
         figure.update_xaxes(title_text="drop in balanced accuracy", row=1, col=col)
     figure.update_layout(title="The 12 most important first-purchase features per classifier")
     return Section("What the first purchase tells (permutation importance)",
                    "How much the balanced accuracy on the time-split test customers drops when one feature's values "
-                   "are shuffled (mean of 5 repeats, bar = ± one standard deviation). category_share_N is the share "
-                   "of the first basket spent in product category N.",
+                   "are shuffled (mean of 5 repeats, bar = ± one standard deviation). \"share of basket in C\" is the "
+                   "share of the first basket spent in product category C (table product_categories).",
                    [report.chart(figure, height=520)])
 
 
@@ -259,37 +291,41 @@ def purchase_forecast(report: Report) -> Section | None:
             total_clv,
             horizon_days
         from segment_purchase_forecast
-        order by segment_id
     """)
+    frame = report.in_value_order(frame)
     horizon = int(frame.horizon_days.max())
     method = report.df("select any_value(method) as method from customer_purchase_forecast").method.iloc[0]
     # P(alive) is published only when the data identifies dropout (build_notes says why it is absent).
     has_alive = frame.probability_alive.notna().any()
-    panels = (("expected_purchases", f"Purchases, next {horizon} days", ".1f"),
-              ("expected_spend", f"Spend (£), next {horizon} days", ",.0f"),
-              *((("probability_alive", "Probability still active", ".1%"),) if has_alive else ()),
-              ("clv", "CLV (£, discounted)", ",.0f"))
+    panels = (("expected_purchases", f"Purchases, next {horizon} days", "purchases per customer", "", ".1f"),
+              ("expected_spend", f"Spend, next {horizon} days", formats.money_title("spend per customer"),
+               formats.CURRENCY, formats.PLOTLY_MONEY),
+              *((("probability_alive", "Probability still active", "probability", "", ".1%"),) if has_alive else ()),
+              ("clv", "CLV (discounted)", formats.money_title("CLV per customer"), formats.CURRENCY, formats.PLOTLY_MONEY))
     colours = report.segment_colours()
-    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title, _ in panels])
-    for col, (metric, title, fmt) in enumerate(panels, start=1):
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title, *_ in panels])
+    for col, (metric, title, axis_title, prefix, fmt) in enumerate(panels, start=1):
         figure.add_trace(go.Bar(x=frame.segment_name, y=frame[metric], showlegend=False,
                                 marker_color=[colours.get(n) for n in frame.segment_name],
-                                texttemplate=f"%{{y:{fmt}}}", textposition="outside",
-                                hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra>{title}</extra>"), row=1, col=col)
+                                texttemplate=f"{prefix}%{{y:{fmt}}}", textposition="outside",
+                                hovertemplate=f"%{{x}}: {prefix}%{{y:{fmt}}}<extra>{title}</extra>"), row=1, col=col)
+        figure.update_yaxes(title_text=axis_title, tickprefix=prefix, row=1, col=col)
         if metric == "probability_alive":
             figure.update_yaxes(tickformat=".0%", range=[0, 1.15], row=1, col=col)
-    figure.update_xaxes(tickangle=-30)
+    figure.update_xaxes(tickangle=-30, title_text="segment")
     figure.update_layout(title=f"Mean per customer of each segment (method {method}, chosen by the backtest)")
     table = frame.drop(columns=["segment_id", "horizon_days"] + ([] if has_alive else ["probability_alive"]))
     table = table.rename(columns={
         "segment_name": "Segment", "customers": "Customers", "expected_purchases": "Mean purchases",
-        "expected_spend": "Mean spend (£)", "probability_alive": "Mean P(active)", "clv": "Mean CLV (£)",
-        "total_expected_spend": f"Total spend, next {horizon} days (£)", "total_clv": "Total CLV (£)"})
+        "expected_spend": formats.money_title("Mean spend"), "probability_alive": "Mean P(active)",
+        "clv": formats.money_title("Mean CLV"), "total_expected_spend": formats.money_title(f"Total spend, next {horizon} days"),
+        "total_clv": formats.money_title("Total CLV")})
     alive = ("" if has_alive else " No probability of being still active is shown: the data does not identify "
              "BG/NBD's dropout (build_notes says why).")
     return Section("Purchase forecast",
                    f"Expected purchase invoices and net spend per customer from {method}, the method with the best "
-                   "backtest, and the discounted customer lifetime value, averaged per segment." + alive,
+                   "backtest, and the discounted customer lifetime value, averaged per segment." + alive + " "
+                   + VALUE_ORDER_TEXT,
                    [report.chart(figure, height=460), table_html(table, float_digits=2)])
 
 
@@ -305,14 +341,17 @@ def forecast_backtest(report: Report) -> Section | None:
     frame = report.df("select * from forecast_backtest_evaluation order by origin_date, method")
     frame["origin"] = frame.origin_date.dt.strftime("%Y-%m-%d")
     chosen = frame.loc[frame.is_chosen_method, "method"].iloc[0]
-    panels = (("purchases_mae", "Purchases: MAE per customer ↓", ".2f"),
-              ("purchases_rmse", "Purchases: RMSE per customer ↓", ".2f"),
-              ("spend_mae", "Spend: MAE per customer (£) ↓", ",.0f"),
-              ("purchases_aggregate_error", "Total purchases: relative error", ".1%"))
-    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title, _ in panels])
+    panels = (("purchases_mae", "Purchases: MAE per customer ↓", ".2f", "purchases"),
+              ("purchases_rmse", "Purchases: RMSE per customer ↓", ".2f", "purchases"),
+              ("spend_mae", "Spend: MAE per customer ↓", ",.2f", formats.money_title("spend")),
+              ("purchases_aggregate_error", "Total purchases: relative error", ".1%", "relative error"))
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title, _, _ in panels])
+    for col, (_, _, _, axis_title) in enumerate(panels, start=1):
+        figure.update_yaxes(title_text=axis_title, row=1, col=col)
+    figure.update_xaxes(title_text="backtest origin")
     for i, method in enumerate(m for m in METHOD_LABELS if m in set(frame.method)):
         rows = frame.loc[frame.method == method]
-        for col, (metric, title, fmt) in enumerate(panels, start=1):
+        for col, (metric, title, fmt, _) in enumerate(panels, start=1):
             figure.add_trace(go.Bar(x=rows.origin, y=rows[metric], name=METHOD_LABELS[method], showlegend=col == 1,
                                     legendgroup=method, marker_color=PALETTE[i % len(PALETTE)],
                                     hovertemplate=f"{METHOD_LABELS[method]} at %{{x}}: %{{y:{fmt}}}<extra>{title}</extra>"),
@@ -322,10 +361,11 @@ def forecast_backtest(report: Report) -> Section | None:
     columns = ["origin", "method", "horizon_days", "customers", "purchases_mae", "purchases_rmse",
                "purchases_aggregate_error", "purchases_band_coverage", "spend_mae", "spend_rmse", "actual_spend",
                "predicted_spend", "spend_aggregate_error", "mean_purchases_mae", "is_chosen_method"]
-    return Section("Forecast backtest (model diagnostics)",
+    return Section("Forecast backtest",
                    f"Each method predicted every customer's purchase invoices and net spend over the "
                    f"{int(frame.horizon_days.iloc[0])} days after each origin from what was known before it. The "
                    f"build uses the method with the lowest mean purchases MAE over the origins: {chosen} "
                    f"({METHOD_LABELS.get(chosen, chosen)}). Band coverage is the share of customers whose purchases "
                    "fell in the 10-90% band (0.8 when calibrated).",
-                   [report.chart(figure, height=460), table_html(frame.loc[:, columns])])
+                   [report.chart(figure, height=460), table_html(
+                       frame.loc[:, columns], money=("spend_mae", "spend_rmse", "actual_spend", "predicted_spend"))])

@@ -10,8 +10,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from customer_segments.delivery import formats
 from customer_segments.delivery.build_info import build_info_facts, build_info_lines
-from customer_segments.delivery.report.page import Report, Section, table_html
+from customer_segments.delivery.report.page import VALUE_ORDER_TEXT, Report, Section, table_html
 
 #: Customers drawn in the 3-D scatter: enough to see the shapes, small enough for any browser.
 SCATTER_MAX_CUSTOMERS = 6000
@@ -32,9 +33,9 @@ def headline(report: Report) -> Section | None:
     figures = report.df("select * from build_headline").iloc[0]
     cards = [
         ("Customers", f"{int(figures.customers):,}"),
-        ("Net revenue", f"£{float(figures.net_revenue):,.0f}"),
+        ("Net revenue", formats.money(figures.net_revenue)),
         ("Orders", f"{int(figures.orders):,}"),
-        ("Average order value", f"£{float(figures.average_order_value):,.2f}"),
+        ("Average order value", formats.money(figures.average_order_value)),
         ("Segments", f"{int(figures.segments)} ({int(figures.segmented_customers):,} customers with net spend > 0)"),
         ("Countries", f"{int(figures.countries)}"),
         ("Period", f"{figures.first_purchase_at:%d %b %Y} – {figures.last_purchase_at:%d %b %Y}"),
@@ -59,39 +60,68 @@ def build_notes(report: Report) -> Section | None:
 def segment_sizes(report: Report) -> Section | None:
     if not report.has("segment_profiles"):
         return None
-    profiles = report.df("select segment_name, share_of_customers, share_of_net_revenue "
-                         "from segment_profiles order by segment_id")
+    profiles = report.in_value_order(report.df(
+        "select segment_id, segment_name, customers, share_of_customers, net_revenue, share_of_net_revenue "
+        "from segment_profiles"))
     figure = go.Figure([
         go.Bar(name="Share of customers", x=profiles.segment_name, y=profiles.share_of_customers,
                marker_color="#999999", texttemplate="%{y:.0%}", textposition="outside"),
         go.Bar(name="Share of net revenue", x=profiles.segment_name, y=profiles.share_of_net_revenue.astype(float),
                marker_color="#0072B2", texttemplate="%{y:.0%}", textposition="outside"),
     ])
-    figure.update_layout(barmode="group", yaxis_tickformat=".0%", title="Segment sizes and revenue shares")
+    figure.update_layout(barmode="group", yaxis_tickformat=".0%", title="Segment sizes and revenue shares",
+                         xaxis_title="segment", yaxis_title="share of all segmented customers / net revenue")
+    table = pd.DataFrame({
+        "Segment": profiles.segment_name,
+        "Customers": profiles.customers,
+        "Share of customers": profiles.share_of_customers.map("{:.1%}".format),
+        formats.money_title("Net revenue"): profiles.net_revenue,
+        "Share of net revenue": profiles.share_of_net_revenue.astype(float).map("{:.1%}".format),
+        formats.money_title("Net revenue per customer"): profiles.net_revenue.astype(float) / profiles.customers,
+    })
     return Section("Segment sizes and revenue",
-                   "How many customers each segment holds, and how much of the net revenue they bring.",
-                   [report.chart(figure)])
+                   f"How many customers each segment holds, and how much of the net revenue they bring. {VALUE_ORDER_TEXT}",
+                   [report.chart(figure), table_html(table)])
 
 
 def segment_profiles(report: Report) -> Section | None:
     if not report.has("segment_profiles"):
         return None
-    profiles = report.df("""
+    profiles = report.in_value_order(report.df(f"""
         select
-            segment_id as "Id",
+            segment_id,
             segment_name as "Segment",
             segment_label as "Where the median member sits",
             customers as "Customers",
-            cast(round(net_revenue) as bigint) as "Net revenue (£)",
             median_recency_days as "Median recency (days)",
             median_frequency as "Median orders",
-            cast(median_monetary as double) as "Median net spend (£)",
-            suggested_actions as "Suggested actions"
+            cast(median_monetary as double) as "{formats.money_title('Median net spend')}",
+            cast(mean_avg_order_value as double) as "{formats.money_title('Mean order value')}",
+            segment_id as "Id"
         from segment_profiles
-        order by segment_id
-    """)
-    return Section("Segment profiles", "Names and actions come from the segment playbook seed.",
-                   [table_html(profiles, float_digits=0)])
+    """)).drop(columns="segment_id")
+    for column in ("Median recency (days)", "Median orders"):  # a median of whole numbers: whole or a half
+        profiles[column] = profiles[column].map(lambda v: f"{v:,.1f}".removesuffix(".0"))
+    return Section("Segment profiles", "The median member of each segment; names and actions come from the segment "
+                   f"playbook seed. {VALUE_ORDER_TEXT}", [table_html(profiles, float_digits=1)])
+
+
+#: The box plots' features: column, panel title, axis title, log axis.
+RFM_FEATURES = (("recency_days", "Recency (days since last order)", "recency (days)", False),
+                ("frequency", "Frequency (orders, log scale)", "orders", True),
+                ("monetary", "Net spend (log scale)", formats.money_title("net spend"), True))
+
+
+def box_stats(values: pd.Series, log: bool) -> dict[str, float]:
+    """Quartiles and Tukey's whiskers of ``values``: the furthest values within 1.5 interquartile ranges of
+    the box, measured on the chart's scale (log10 for a log axis), so customers beyond them are outliers."""
+    scaled = values.astype(float).map(math.log10) if log else values.astype(float)
+    q1, median, q3 = scaled.quantile([0.25, 0.5, 0.75]).tolist()
+    reach = 1.5 * (q3 - q1)
+    low = scaled[scaled >= q1 - reach].min()
+    high = scaled[scaled <= q3 + reach].max()
+    back = (lambda v: 10 ** v) if log else (lambda v: v)
+    return {"q1": back(q1), "median": back(median), "q3": back(q3), "lowerfence": back(low), "upperfence": back(high)}
 
 
 def rfm_distributions(report: Report) -> Section | None:
@@ -103,18 +133,23 @@ def rfm_distributions(report: Report) -> Section | None:
         order by segment_id, customer_id
     """)
     colours = report.segment_colours()
-    figure = make_subplots(rows=1, cols=3, subplot_titles=(
-        "Recency (days since last order)", "Frequency (orders, log scale)", "Net spend (£, log scale)"))
-    for name, group in customers.groupby("segment_name", sort=False):
-        for col, feature in enumerate(("recency_days", "frequency", "monetary"), start=1):
-            figure.add_trace(go.Box(y=group[feature], name=name, marker_color=colours.get(name),
-                                    legendgroup=name, showlegend=col == 1, boxpoints=False), row=1, col=col)
-    figure.update_yaxes(type="log", row=1, col=2)
-    figure.update_yaxes(type="log", row=1, col=3)
-    figure.update_xaxes(showticklabels=False)
+    figure = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title, _, _ in RFM_FEATURES])
+    for name in report.segment_names():
+        group = customers.loc[customers.segment_name == name]
+        for col, (feature, _, _, log) in enumerate(RFM_FEATURES, start=1):
+            # Only the statistics go to the page (not every customer), with quartile-based whiskers.
+            stats = box_stats(group[feature], log)
+            figure.add_trace(go.Box(x=[name], name=name, marker_color=colours.get(name), legendgroup=name,
+                                    showlegend=False, boxpoints=False, **{k: [v] for k, v in stats.items()}),
+                             row=1, col=col)
+    for col, (_, _, axis_title, log) in enumerate(RFM_FEATURES, start=1):
+        figure.update_yaxes(type="log" if log else "linear", title_text=axis_title, row=1, col=col)
+        figure.update_xaxes(title_text="segment", tickangle=-30, row=1, col=col)
     return Section("Recency, frequency and monetary by segment",
-                   "Box plots of each customer's features (the box holds the middle half of the segment).",
-                   [report.chart(figure, height=460)])
+                   "Box plots of each segment's customers: the box holds the middle half (first to third quartile, "
+                   "line at the median); the whiskers reach the furthest customers within 1.5 times the box's "
+                   f"height of it (on the chart's scale), customers beyond are outliers, not drawn. {VALUE_ORDER_TEXT}",
+                   [report.chart(figure, height=500)])
 
 
 def scatter_3d(report: Report) -> Section | None:
@@ -131,7 +166,7 @@ def scatter_3d(report: Report) -> Section | None:
         go.Scatter3d(x=group.z_recency_days, y=group.z_frequency, z=group.z_monetary, name=name, mode="markers",
                      marker={"size": 2.5, "color": colours.get(name), "opacity": 0.7},
                      text=group.customer_id.astype(str), hovertemplate="customer %{text}<extra>" + html.escape(name) + "</extra>")
-        for name, group in customers.groupby("segment_name", sort=False)
+        for name, group in ((name, customers.loc[customers.segment_name == name]) for name in report.segment_names())
     ])
     figure.update_layout(scene={"xaxis_title": "recency (z)", "yaxis_title": "frequency (z)", "zaxis_title": "net spend (z)"},
                          title="Customers in standardized log R/F/M space", legend={"itemsizing": "constant"})
@@ -161,9 +196,10 @@ def country_mix(report: Report) -> Section | None:
         go.Bar(name=name, x=group.country, y=group.share, marker_color=colours.get(name),
                customdata=group[["customers", "lift"]],
                hovertemplate="%{x}: %{y:.0%} (%{customdata[0]} customers)")
-        for name, group in mix.groupby("segment_name", sort=False)
+        for name, group in ((name, mix.loc[mix.segment_name == name]) for name in report.segment_names())
     ])
     figure.update_layout(barmode="stack", yaxis_tickformat=".0%", xaxis={"categoryorder": "array", "categoryarray": order},
+                         xaxis_title="country", yaxis_title="share of the country's customers",
                          legend={"traceorder": "normal"},
                          title=f"Segment mix in the {len(order)} countries with most customers")
     counts = mix.pivot_table(index="country", columns="segment_name", values="customers", aggfunc="sum", sort=False)
@@ -171,14 +207,14 @@ def country_mix(report: Report) -> Section | None:
     counts.insert(0, "Customers", counts.sum(axis=1))
     counts = counts.reset_index().rename(columns={"country": "Country"})
     return Section("Country mix", "Do customers abroad behave differently? Countries ordered by customers; "
-                   "the table counts each segment's customers.", [report.chart(figure), table_html(counts)])
+                   f"the table counts each segment's customers. {VALUE_ORDER_TEXT}", [report.chart(figure), table_html(counts)])
 
 
 def segment_purchases(report: Report) -> Section | None:
     if not report.has("segment_category_purchases", "segment_product_purchases"):
         return None
     categories = report.df("select * from segment_category_purchases order by segment_id, spend_rank, category_id")
-    names = list(dict.fromkeys(categories.segment_name))
+    names = [name for name in report.segment_names() if name in set(categories.segment_name)]
     # Categories that matter to someone: the biggest by spend, at most 15, in order of base spend.
     order = (categories.groupby("category_name").share_of_base_spend.first()
              .sort_values(ascending=False, kind="stable").head(15).index.tolist())
@@ -193,22 +229,25 @@ def segment_purchases(report: Report) -> Section | None:
         text=lift.map(lambda v: "" if pd.isna(v) else f"{v:.2f}×").values, texttemplate="%{text}",
         colorbar={"title": "lift", "tickvals": [-1, 0, 1], "ticktext": ["½×", "1×", "2×"]},
         hovertemplate="%{x} · %{y}<br>spend lift %{text}, %{customdata:.1%} of the segment's spend<extra></extra>"))
-    figure.update_yaxes(autorange="reversed")
-    figure.update_layout(title=f"Spend lift per product category (the {len(order)} biggest categories)",
-                         margin={"l": 240})
+    figure.update_yaxes(autorange="reversed", title_text="product category")
+    figure.update_xaxes(title_text="segment")
+    figure.update_layout(title=f"Spend lift per product category (the {len(order)} biggest categories)")
     products = report.df("select * from segment_product_purchases where spend_lift > 1 "
                          "order by segment_id, spend_rank, stock_code")
-    top = (products.sort_values(["segment_id", "spend_lift"], ascending=[True, False], kind="stable")
-           .groupby("segment_id", sort=False).head(3))
+    top = report.in_value_order(products.sort_values("spend_lift", ascending=False, kind="stable")
+                                .groupby("segment_id", sort=False).head(3))
     table = top[["segment_name", "description", "net_spend", "share_of_segment_spend", "segment_penetration",
                  "spend_lift"]].rename(columns={
-                     "segment_name": "Segment", "description": "Product", "net_spend": "Net spend (£)",
+                     "segment_name": "Segment", "description": "Product", "net_spend": formats.money_title("Net spend"),
                      "share_of_segment_spend": "Share of segment spend", "segment_penetration": "Customers buying it",
                      "spend_lift": "Spend lift"})
-    table["Net spend (£)"] = table["Net spend (£)"].astype(float).round().astype(int)
+    for column in ("Share of segment spend", "Customers buying it"):
+        table[column] = table[column].map("{:.1%}".format)
+    table["Spend lift"] = table["Spend lift"].map("{:.2f}×".format)
     return Section("What each segment buys",
                    "Spend lift = the share of the segment's money that goes to an item / the same share for all "
-                   "customers: above 1× (red) the segment favours it, below 1× (blue) it buys less of it.",
+                   "customers: above 1× (red) the segment favours it, below 1× (blue) it buys less of it. "
+                   + VALUE_ORDER_TEXT,
                    [report.chart(figure, height=max(420, 30 * len(order) + 160)),
                     "<h3>Products each segment favours (among its top products by spend, lift > 1)</h3>"
                     + table_html(table)])
