@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from segmentation_data import planted_customers
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from customer_segments.segmentation import shared
 from customer_segments.segmentation.features import RFM_FEATURES, FeatureTransform
+from segmentation_data import planted_customers
 
 
 def features(seed: int) -> np.ndarray:
