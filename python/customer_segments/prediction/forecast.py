@@ -117,19 +117,26 @@ def _forecast_origin(summary: pd.DataFrame) -> pd.DataFrame:
 
 def forecast_or_reason(summary: pd.DataFrame, method: str | None, horizon_days: int, clv_horizon_days: int,
                        annual_discount_rate: float) -> tuple[pd.DataFrame | None, list[Note]]:
-    """The forecast table (or None) and its notes: ``summary`` holds customer_purchase_summary's forecast
-    origin and the origin one backtest horizon before it (the regression's training); ``method`` is the
-    backtest's chosen method."""
+    """The forecast table (or None) of :func:`forecast_table` and its notes (:func:`forecast_notes`)."""
+    table = forecast_table(summary, method, horizon_days, clv_horizon_days, annual_discount_rate)
+    return table, forecast_notes(summary, method, table)
+
+
+def forecast_table(summary: pd.DataFrame, method: str | None, horizon_days: int, clv_horizon_days: int,
+                   annual_discount_rate: float) -> pd.DataFrame | None:
+    """The forecast table, or None when it is skipped (:func:`forecast_notes` says why): ``summary`` holds
+    customer_purchase_summary's forecast origin and the origin one backtest horizon before it (the
+    regression's training); ``method`` is the backtest's chosen method."""
     table = _forecast_origin(summary)
     if method is None or table.empty:
-        return None, forecast_notes(summary, method, None)
+        return None
     window = int(table["horizon_days"].iloc[0])
     training = summary.loc[(summary["origin_role"] == "backtest")
                            & (pd.to_datetime(summary["origin_date"]) == pd.to_datetime(table["origin_date"].iloc[0])
                               - pd.Timedelta(days=window))]
     predictions = method_predictions(table, None if training.empty else training, horizon_days, window)
     if method not in predictions:
-        return None, forecast_notes(summary, method, None)
+        return None
     purchases, spend = predictions[method]
     fits, _ = fit_or_reason(table)
     out = table.loc[:, list(SUMMARY_COLUMNS)].copy()
@@ -157,8 +164,7 @@ def forecast_or_reason(summary: pd.DataFrame, method: str | None, horizon_days: 
             # not from the data, for a customer without one: NULL there.
             alive = per_distinct_row(lambda *h: bgnbd_probability_alive(fits[0], *h), x, tx, t)
             out["probability_alive"] = np.where(x.to_numpy() > 0, alive, np.nan)
-    out = out.astype({k: v for k, v in FORECAST_COLUMNS.items() if k in ("method", "horizon_days")})
-    return out, forecast_notes(summary, method, out)
+    return out.astype({k: v for k, v in FORECAST_COLUMNS.items() if k in ("method", "horizon_days")})
 
 
 def forecast_notes(summary: pd.DataFrame, method: str | None, forecast: pd.DataFrame | None) -> list[Note]:
@@ -190,5 +196,5 @@ def forecast_notes(summary: pd.DataFrame, method: str | None, forecast: pd.DataF
 def build_purchase_forecast(summary: pd.DataFrame, method: str | None, horizon_days: int, clv_horizon_days: int,
                             annual_discount_rate: float) -> pd.DataFrame:
     """The customer_purchase_forecast table, or an empty one (build_notes says why)."""
-    table, _ = forecast_or_reason(summary, method, horizon_days, clv_horizon_days, annual_discount_rate)
+    table = forecast_table(summary, method, horizon_days, clv_horizon_days, annual_discount_rate)
     return empty_table(FORECAST_COLUMNS) if table is None else table
