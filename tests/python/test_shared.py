@@ -48,7 +48,7 @@ def test_a_shared_silhouette_is_sklearns_to_the_bit():
 
 
 def test_the_stores_stay_within_their_bytes():
-    store = shared._Store(max_bytes=100)
+    store = shared.ProcessStore(max_bytes=100)
     for i in range(10):
         store.put(("key", i), i, 30)
     assert store.bytes <= 100 and len(store.items) == 3 and store.get(("key", 9)) == 9 and store.get(("key", 0)) is None

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-#: Fitted pipelines kept (a few hundred kB each), oldest dropped first.
+from customer_segments.segmentation.shared import ProcessStore
+
+#: Fitted pipelines kept (a few hundred kB each), least recently used dropped first: each counts 1.
 MAX_SHARED_FITS = 8
-_FITS: dict[bytes, tuple[pd.DataFrame, np.ndarray, Pipeline]] = {}
-_LOCK = threading.Lock()
+_FITS = ProcessStore(MAX_SHARED_FITS)
 
 
 def shared_fit(name: tuple, make: Callable[[], Pipeline], x: pd.DataFrame, y: np.ndarray) -> Pipeline:
@@ -30,14 +30,10 @@ def shared_fit(name: tuple, make: Callable[[], Pipeline], x: pd.DataFrame, y: np
     digest = hashlib.blake2b(json.dumps([list(name), list(x.columns)], default=str).encode(), digest_size=20)
     digest.update(pd.util.hash_pandas_object(x, index=False).to_numpy().tobytes())
     digest.update(np.ascontiguousarray(y).tobytes())
-    key = digest.digest()
-    with _LOCK:
-        stored = _FITS.get(key)
+    key = (digest.digest(),)
+    stored = _FITS.get(key)
     if stored is not None and stored[0].equals(x) and np.array_equal(stored[1], y):
         return stored[2]
     model = make().fit(x, y)
-    with _LOCK:
-        if len(_FITS) >= MAX_SHARED_FITS:
-            _FITS.pop(next(iter(_FITS)))
-        _FITS[key] = (x.copy(), np.array(y), model)
+    _FITS.put(key, (x.copy(), np.array(y), model), 1)
     return model

@@ -35,8 +35,9 @@ MAX_FIT_BYTES = 64 * 2**20
 MAX_DISTANCE_BYTES = 160 * 2**20
 
 
-class _Store:
-    """A thread-safe least-recently-used map whose values are bounded by their total bytes."""
+class ProcessStore:
+    """A thread-safe least-recently-used map whose values are bounded by their total size (bytes, or
+    any unit the caller sizes its values in); the one store of the package's per-process reuse."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -65,8 +66,8 @@ class _Store:
                 self.bytes -= dropped
 
 
-_FITS = _Store(MAX_FIT_BYTES)
-_DISTANCES = _Store(MAX_DISTANCE_BYTES)
+_FITS = ProcessStore(MAX_FIT_BYTES)
+_DISTANCES = ProcessStore(MAX_DISTANCE_BYTES)
 
 
 def matrix_key(X: np.ndarray) -> tuple:
