@@ -32,14 +32,15 @@ def headline(report: Report) -> Section | None:
         return None
     figures = report.df("select * from build_headline").iloc[0]
     cards = [
-        ("Customers", f"{int(figures.customers):,}"),
+        ("Customers", formats.count(figures.customers)),
         ("Net revenue", formats.money(figures.net_revenue)),
-        ("Orders", f"{int(figures.orders):,}"),
+        ("Orders", formats.count(figures.orders)),
         ("Average order value", formats.money(figures.average_order_value)),
-        ("Segments", f"{int(figures.segments)} ({int(figures.segmented_customers):,} customers with net spend > 0)"),
-        ("Countries", f"{int(figures.countries)}"),
+        ("Segments", f"{formats.count(figures.segments)} "
+                     f"({formats.count(figures.segmented_customers)} customers with net spend > 0)"),
+        ("Countries", formats.count(figures.countries)),
         ("Period", f"{figures.first_purchase_at:%d %b %Y} – {figures.last_purchase_at:%d %b %Y}"),
-        ("Input lines", f"{int(figures.input_lines):,} ({figures.share_of_input_lines_kept:.1%} used)"),
+        ("Input lines", f"{formats.count(figures.input_lines)} ({figures.share_of_input_lines_kept:.1%} used)"),
     ]
     body = "".join(f"<div class='card'><div class='label'>{html.escape(label)}</div>"
                    f"<div class='value'>{html.escape(value)}</div></div>" for label, value in cards)
