@@ -74,9 +74,13 @@ PARSED_DB_NAME = "segments.duckdb"
 
 
 def run_dbt(command: list[str], db_path: Path, work_dir: Path, dbt_vars: dict | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+            env: dict[str, str] | None = None, write_json: bool = False) -> subprocess.CompletedProcess:
     """Run the real dbt CLI on the project, writing the DuckDB file, target/ and logs/ under work_dir
     (``env``: env vars set for the run).
+
+    dbt writes target/manifest.json and run_results.json only with ``write_json`` (`--no-write-json`
+    otherwise: serialising the manifest is about 2 of a small build's 11 CPU seconds, and most tests
+    read the DuckDB file and dbt's output, not those files).
 
     A run into a file named PARSED_DB_NAME whose only var is transactions_path starts from the session's
     parsed project (dbt's own partial parsing, about 5 of a small build's 14 CPU seconds): dbt reparses
@@ -101,6 +105,8 @@ def run_dbt(command: list[str], db_path: Path, work_dir: Path, dbt_vars: dict | 
             shutil.copyfile(parsed, saved)
     args = [str(DBT), *command, "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
             "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
+    if not write_json:
+        args.append("--no-write-json")
     if dbt_vars:
         args += ["--vars", json.dumps(dbt_vars)]
     return _timed_run(args, cwd=cwd, env=env)
@@ -133,7 +139,8 @@ def _timed_run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Co
     if DBT_RUN_LOG:
         where = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0] or threading.current_thread().name
         with open(DBT_RUN_LOG, "a") as log:
-            log.write(json.dumps({"test": where, "args": args[1:2] + (args[-1:] if "--vars" in args else []),
+            log.write(json.dumps({"test": where, "cwd": str(cwd), "db": env.get("SEGMENTS_DB"),
+                                  "args": args[1:4] + (args[-1:] if "--vars" in args else []),
                                   "wall": round(time.monotonic() - started, 1),
                                   "cpu": round(usage.ru_utime + usage.ru_stime, 1)}) + "\n")
     return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)

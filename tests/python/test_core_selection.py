@@ -34,7 +34,7 @@ CORE_SELECTION = ["+segment_profiles", "+build_headline", "+build_info", "+segme
 
 def build(work: Path, db_path: Path, data: Path, *select: str) -> dict:
     """`dbt build --select ...` into db_path; its run results by node."""
-    result = run_dbt(["build", "--select", *select], db_path, work, {"transactions_path": str(data)})
+    result = run_dbt(["build", "--select", *select], db_path, work, {"transactions_path": str(data)}, write_json=True)
     assert result.returncode == 0, result.stdout[-5000:]
     results = json.loads((work / "target" / "run_results.json").read_text())
     statuses = {r["unique_id"]: r["status"] for r in results["results"]}
@@ -44,7 +44,7 @@ def build(work: Path, db_path: Path, data: Path, *select: str) -> dict:
 
 def listed(work: Path, db_path: Path, selection: str) -> set[str]:
     result = run_dbt(["ls", "--select", selection, "--resource-type", "model", "--output", "name", "-q"],
-                     db_path, work)
+                     db_path, work, write_json=True)
     assert result.returncode == 0, result.stdout[-3000:]
     return set(result.stdout.split())
 
