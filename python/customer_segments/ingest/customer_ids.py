@@ -80,7 +80,7 @@ def customer_values(con: duckdb.DuckDBPyConnection, source: str, params: dict, c
         f"min({value}) filter (where {whole} is null and {value} is not null) "
         f"from (select nullif(trim({sql_identifier(column)}), '') as {value} from {source})",
         params or None,
-    ).fetchone()
+    ).fetchall()[0]  # fetchall: a result left open would refuse the reader's next statement on the connection
     return CustomerValues(*counted)
 
 
