@@ -192,8 +192,8 @@ def test_a_customer_column_mixing_numbers_and_text_ids_stops_the_read_saying_wha
     with pytest.raises(InputError) as raised:
         read(path)
     assert str(raised.value) == (
-        f"{path}: customer column 'CustomerID' holds 3 whole numbers (e.g. '17850') and 1 other ids (e.g. "
-        "'c1025') among its 4 values; set customer_id_kind: number (the 1 others are rejected as unparseable) "
+        f"{path}: customer column 'CustomerID' holds 3 numbers (e.g. '17850') and 1 text ids (e.g. "
+        "'c1025') among its 4 values; set customer_id_kind: number (the text ids are rejected as unparseable) "
         "or customer_id_kind: key (every value is a customer key)")
     # Either setting reads it: number rejects the text id as today, key takes every value.
     as_numbers = read(path, customer_id_kind="number")

@@ -174,7 +174,7 @@ def test_the_kind_of_customer_ids_is_shown_and_a_mixed_column_is_a_decision(tmp_
     path = _csv(tmp_path / "mixed.csv", [*rows, ["1026", "2024-01-04", "5"]])
     assert main([path, "--no-staging"]) == 1
     out = capsys.readouterr().out
-    assert (f"to decide: {path}: customer column 'customer' holds 1 whole numbers (e.g. '1026') and 2 other ids "
+    assert (f"to decide: {path}: customer column 'customer' holds 1 numbers (e.g. '1026') and 2 text ids "
             "(e.g. 'c1025')") in out
     # Given the var, the inspector takes it and prints it in the vars to build with.
     assert main([path, "--no-staging", "--vars", "{customer_id_kind: key}"]) == 0

@@ -192,8 +192,8 @@ def test_the_kind_of_a_customer_column_is_decided_by_its_setting_name_type_and_v
     with pytest.raises(InputError) as raised:
         decided_kind("auto", "customer", "VARCHAR", CustomerValues(5, 3, "1026", "c1025"), "f.csv")
     assert str(raised.value) == (
-        "f.csv: customer column 'customer' holds 3 whole numbers (e.g. '1026') and 2 other ids (e.g. 'c1025') "
-        "among its 5 values; set customer_id_kind: number (the 2 others are rejected as unparseable) or "
+        "f.csv: customer column 'customer' holds 3 numbers (e.g. '1026') and 2 text ids (e.g. 'c1025') "
+        "among its 5 values; set customer_id_kind: number (the text ids are rejected as unparseable) or "
         "customer_id_kind: key (every value is a customer key)")
 
 

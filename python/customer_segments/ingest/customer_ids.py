@@ -6,8 +6,10 @@
 - ``email``: e-mail addresses, trimmed and lower-cased, then mapped as keys are.
 - ``auto`` (the default): ``email`` when the column's name says so (`Email`, `Customer Email`); a typed
   numeric column is ``number``, another typed column (a UUID) ``key``; a text column is read once for
-  two counts, of its non-empty values and of those that are whole numbers: all -> ``number``, none ->
-  ``key``, a mix stops the build (which to reject cannot be guessed).
+  two counts, of its non-empty values and of those written as numbers: all -> ``number``, none ->
+  ``key``, a mix stops the build (which to reject cannot be guessed). A number that is not a customer
+  number (`2.5`, `1e30`, `NaN`) counts as a number: a numeric export's bad value stays a per-line
+  parse error, as it always was, and only a text id (`c1025`) beside numbers stops the build.
 
 The kind decided is shown in table build_input and by the inspector, and a scoring run reads a new
 customer's lines with the kind the build decided.
@@ -21,22 +23,24 @@ import duckdb
 
 from customer_segments.ingest.columns import is_email_column
 from customer_segments.ingest.errors import InputError
-from customer_segments.ingest.values import NUMERIC_TYPE, whole_number
-from customer_segments.settings import sql_identifier
+from customer_segments.ingest.values import NUMBER_TEXT, NUMERIC_TYPE
+from customer_segments.settings import sql_identifier, sql_literal
 
 #: What var customer_id_kind may resolve to (besides 'auto', which resolves to one of them).
 CUSTOMER_ID_KINDS = ("number", "key", "email")
+#: Text written as a number, whole or not, finite or not (what the loader's number reading considers).
+NUMBER_WRITTEN = f"(?i)({NUMBER_TEXT}|[-+]?(inf|infinity|nan))"
 
 
 @dataclass(frozen=True)
 class CustomerValues:
-    """The counts ``auto`` decides on: non-empty values, how many are whole numbers, and the smallest of
-    each sort (for the message; None when there is none)."""
+    """The counts ``auto`` decides on: non-empty values, how many are written as numbers, and the smallest
+    of each sort (for the message; None when there is none)."""
 
     values: int
-    whole_numbers: int
-    whole_example: str | None = None
-    other_example: str | None = None
+    numbers: int
+    number_example: str | None = None
+    text_example: str | None = None
 
 
 def decided_kind(setting: str, column: str, source_type: str, values: CustomerValues | None, path: str) -> str:
@@ -46,7 +50,7 @@ def decided_kind(setting: str, column: str, source_type: str, values: CustomerVa
     Raises
     ------
     InputError
-        Under 'auto', a text column holding both whole numbers and other ids: one line naming the file,
+        Under 'auto', a text column holding both numbers and text ids: one line naming the file,
         the column, the counts and an example of each, and the two settings that would read it.
     """
     if setting != "auto":
@@ -57,16 +61,16 @@ def decided_kind(setting: str, column: str, source_type: str, values: CustomerVa
         return "number" if NUMERIC_TYPE.match(source_type) else "key"
     if values is None:
         raise ValueError("a text column's kind is decided on its values: pass them")
-    if values.whole_numbers == values.values:
+    if values.numbers == values.values:
         return "number"
-    if values.whole_numbers == 0:
+    if values.numbers == 0:
         return "key"
-    others = values.values - values.whole_numbers
+    texts = values.values - values.numbers
     raise InputError(
-        f"{path}: customer column '{column}' holds {values.whole_numbers:,} whole numbers (e.g. "
-        f"{values.whole_example!r}) and {others:,} other ids (e.g. {values.other_example!r}) among its "
-        f"{values.values:,} values; set customer_id_kind: number (the {others:,} others are rejected as "
-        f"unparseable) or customer_id_kind: key (every value is a customer key)"
+        f"{path}: customer column '{column}' holds {values.numbers:,} numbers (e.g. {values.number_example!r}) "
+        f"and {texts:,} text ids (e.g. {values.text_example!r}) among its {values.values:,} values; set "
+        f"customer_id_kind: number (the text ids are rejected as unparseable) or customer_id_kind: key "
+        "(every value is a customer key)"
     )
 
 
@@ -74,10 +78,10 @@ def customer_values(con: duckdb.DuckDBPyConnection, source: str, params: dict, c
     """The counts of the text ``column`` of ``source`` (a `from` clause and its parameters): one pass
     over that one column."""
     value = "customer_value"
-    whole = whole_number(value)
+    number = f"regexp_full_match({value}, {sql_literal(NUMBER_WRITTEN)})"
     counted = con.execute(
-        f"select count({value}), count({whole}), min({value}) filter (where {whole} is not null), "
-        f"min({value}) filter (where {whole} is null and {value} is not null) "
+        f"select count({value}), count(*) filter (where {number}), min({value}) filter (where {number}), "
+        f"min({value}) filter (where not {number}) "
         f"from (select nullif(trim({sql_identifier(column)}), '') as {value} from {source})",
         params or None,
     ).fetchall()[0]  # fetchall: a result left open would refuse the reader's next statement on the connection

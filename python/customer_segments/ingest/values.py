@@ -61,7 +61,7 @@ def customer_key_column(source: str | None, kind: str) -> str:
     return f"{customer_key_text(kind, f'cast({sql_identifier(source)} as varchar)')} as customer_key"
 
 
-def whole_number(value: str) -> str:
+def _whole_number(value: str) -> str:
     """SQL: the text ``value`` as a bigint when it is a whole number (2, 2.0, 1e3) that a bigint holds,
     else NULL (inf, NaN, 2.5, 1e20).
 
@@ -144,7 +144,7 @@ def typed_column(
             return f"cast({col} as bigint) as {canonical}", None
         # Text, or a float/decimal column: only whole numbers that a bigint holds are quantities and ids
         # (customer ids are exported as 17850 or 17850.0).
-        parsed = whole_number(shown) if is_text else _typed_whole_number(col, source_type)
+        parsed = _whole_number(shown) if is_text else _typed_whole_number(col, source_type)
         what = ("is not a whole number within the 64-bit integer range" if canonical == "quantity"
                 else "is not a customer number (a whole number within the 64-bit integer range)")
     elif canonical in ("unit_price", "line_total"):
