@@ -1,7 +1,8 @@
 """The SQL that types each canonical column of a line, and explains every value it cannot type.
 
 A value that cannot be parsed becomes NULL and its line carries a ``parse_error`` naming the column and
-the value: the loader never drops a line. Quantities and customer ids are whole numbers a BIGINT holds,
+the value: the loader never drops a line. Quantities and customer ids are whole numbers a BIGINT holds (text
+customer ids and e-mail addresses, var customer_id_kind, become numbers by KEY_CUSTOMER_NUMBER),
 prices exact decimals (money), timestamps parsed as :mod:`customer_segments.ingest.dates` says; DuckDB's
 own casts are only applied to text that is plainly a number, since they also accept forms no export
 means.
