@@ -41,6 +41,7 @@ select
     build_input.input_file_bytes,
     input_lines.input_lines,
     build_input.column_mapping,
+    build_input.customer_id_kind,
 
     ---------- its dates
     build_dates.first_invoice_date,

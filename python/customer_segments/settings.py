@@ -88,6 +88,9 @@ VARS: tuple[Var, ...] = (
     Var("cancellation_marker", "text", "C", "an invoice number starting with this text (any case) is a cancellation (and starts "
         "the invoice number derived for a refund in a file without invoice numbers)",
         low=1, high=10),
+    Var("customer_id_kind", "choice", "auto", "what the customer column holds: 'number' (whole numbers), 'key' (any "
+        "text id, e.g. c1025 or a UUID) or 'email' (addresses); 'auto': email by the column's name, else by its values",
+        choices=("auto", "number", "key", "email")),
     Var("identical_lines", "choice", "collapse",
         "lines identical once normalised: 'collapse' (export artefacts: one line kept, the copies counted as "
         "duplicate_copy) or 'keep' (real repeat orders: every copy is a line of its own)", choices=("collapse", "keep")),
@@ -167,7 +170,6 @@ BY_NAME: dict[str, Var] = {var.name: var for var in VARS + ENV_VARS}
 #: What profiles.yml lets through to DuckDB (the same patterns are written there: it cannot import this).
 MEMORY_PATTERN = re.compile(r"[0-9]+([.][0-9]+)? ?([KMGTkmgt]i?)?[Bb]")
 STORAGE_VERSION_PATTERN = re.compile(r"v[0-9]+[.][0-9]+[.][0-9]+|latest")
-
 
 
 def sql_literal(text: str) -> str:

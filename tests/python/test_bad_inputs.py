@@ -184,6 +184,26 @@ def test_bad_files_fail_naming_the_file(tmp_path, name, content, message):
     assert str(path) in str(raised.value)
 
 
+def test_a_customer_column_mixing_numbers_and_text_ids_stops_the_read_saying_what_to_set(tmp_path):
+    lines = [good_line(i) for i in range(4)]
+    lines[2] = lines[2].replace(",17852,", ",c1025,")
+    path = tmp_path / "mixed_ids.csv"
+    path.write_text(HEADER + "".join(lines), encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        read(path)
+    assert str(raised.value) == (
+        f"{path}: customer column 'CustomerID' holds 3 numbers (e.g. '17850') and 1 text ids (e.g. "
+        "'c1025') among its 4 values; set customer_id_kind: number (the text ids are rejected as unparseable) "
+        "or customer_id_kind: key (every value is a customer key)")
+    # Either setting reads it: number rejects the text id as today, key takes every value.
+    as_numbers = read(path, customer_id_kind="number")
+    assert as_numbers["customer_id"].isna().tolist() == [False, False, True, False]
+    assert "CustomerID 'c1025' is not a customer number" in as_numbers["parse_error"].iloc[2]
+    as_keys = read(path, customer_id_kind="key")
+    assert as_keys["customer_key"].tolist() == ["17850", "17851", "c1025", "17850"]
+    assert as_keys["parse_error"].isna().all()
+
+
 def test_an_empty_folder_says_it_holds_no_files(tmp_path):
     with pytest.raises(InputError, match="the folder holds no files to read"):
         read(tmp_path)
@@ -201,6 +221,7 @@ def test_an_empty_folder_says_it_holds_no_files(tmp_path):
         ("column_map", '["customer"]', "var column_map must be a mapping of canonical column names"),
         ("csv_encoding", "ebcdic", "var csv_encoding must be one of"),
         ("csv_delimiter", '"', "var csv_delimiter must be one character"),
+        ("customer_id_kind", "uuid", "var customer_id_kind must be one of 'auto', 'number', 'key', 'email'"),
     ],
 )
 def test_input_vars_are_checked(var, value, message):

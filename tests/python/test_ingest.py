@@ -36,7 +36,7 @@ def test_parquet_is_read_into_canonical_typed_columns(tmp_path):
     lines = read(path)
     assert list(lines.columns) == [
         "source_name", "source_line_number", "source_row_id", "invoice_no", "stock_code", "description", "quantity",
-        "invoiced_at", "unit_price", "line_total", "customer_id", "country", "parse_error",
+        "invoiced_at", "unit_price", "line_total", "customer_id", "country", "customer_key", "parse_error",
     ]
     assert lines["source_line_number"].tolist() == [1, 2, 3] == lines["source_row_id"].tolist()
     assert (lines["source_name"] == str(path)).all()

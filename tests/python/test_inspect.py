@@ -165,3 +165,19 @@ def test_an_order_level_file_shows_the_columns_derived(tmp_path, capsys):
     assert "line_total   <- amount" in out and "stock_code   <- (absent: placeholder)" in out
     assert "date range read: 1997-01-01 00:00:00 to 1997-03-02 00:00:00" in out
     assert _printed_vars(out) == {"transactions_path": path}
+
+
+def test_the_kind_of_customer_ids_is_shown_and_a_mixed_column_is_a_decision(tmp_path, capsys):
+    rows = [["customer", "date", "amount"], ["c1025", "2024-01-02", "10.00"], ["gid://shopify/Customer/7", "2024-01-03", "5"]]
+    assert main([_csv(tmp_path / "keys.csv", rows), "--no-staging"]) == 0
+    assert "customer ids: key (customer_id_kind auto: by the column's name, type or values)" in capsys.readouterr().out
+    path = _csv(tmp_path / "mixed.csv", [*rows, ["1026", "2024-01-04", "5"]])
+    assert main([path, "--no-staging"]) == 1
+    out = capsys.readouterr().out
+    assert (f"to decide: {path}: customer column 'customer' holds 1 numbers (e.g. '1026') and 2 text ids "
+            "(e.g. 'c1025')") in out
+    # Given the var, the inspector takes it and prints it in the vars to build with.
+    assert main([path, "--no-staging", "--vars", "{customer_id_kind: key}"]) == 0
+    out = capsys.readouterr().out
+    assert "customer ids: key (var customer_id_kind)" in out
+    assert _printed_vars(out) == {"transactions_path": path, "customer_id_kind": "key"}

@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 
 from customer_segments.ingest.columns import resolve_columns
+from customer_segments.ingest.customer_ids import CustomerValues, decided_kind
 from customer_segments.ingest.errors import InputError
-from customer_segments.ingest.read import load_transactions, rejected_transactions
+from customer_segments.ingest.read import input_facts, load_transactions, rejected_transactions
 from input_settings import input_settings
 
 #: Order exports lack stock codes, descriptions or countries: the loader's warning is expected here.
@@ -168,6 +169,61 @@ def test_an_email_is_a_stable_customer_number(tmp_path):
     # Shopify's zone after a space is read, stored in UTC.
     assert lines["invoiced_at"].iloc[0] == pd.Timestamp("2025-10-07 07:50:26")
     assert lines["parse_error"].isna().all()
+
+
+def key_number(key: str) -> int:
+    """The customer number of a key, written out of the rule's own words: md5, its first 15 hex digits."""
+    return int(hashlib.md5(key.encode()).hexdigest()[:15], 16)
+
+
+def test_the_kind_of_a_customer_column_is_decided_by_its_setting_name_type_and_values():
+    numbers, keys = CustomerValues(3, 3, "1026"), CustomerValues(3, 0, None, "c1025")
+    assert decided_kind("auto", "customer", "VARCHAR", numbers, "f.csv") == "number"
+    assert decided_kind("auto", "customer", "VARCHAR", keys, "f.csv") == "key"
+    # No value at all: nothing says the ids are not numbers (today's reading).
+    assert decided_kind("auto", "customer", "VARCHAR", CustomerValues(0, 0), "f.csv") == "number"
+    # By the name, whatever the values; by the type of a typed column, without reading it.
+    assert decided_kind("auto", "Billing Email", "VARCHAR", numbers, "f.csv") == "email"
+    assert decided_kind("auto", "CustomerID", "DOUBLE", None, "f.csv") == "number"
+    assert decided_kind("auto", "customer", "UUID", None, "f.csv") == "key"
+    # A setting other than auto is taken as given, even against the name.
+    for setting in ("number", "key", "email"):
+        assert decided_kind(setting, "Email", "VARCHAR", keys, "f.csv") == setting
+    with pytest.raises(InputError) as raised:
+        decided_kind("auto", "customer", "VARCHAR", CustomerValues(5, 3, "1026", "c1025"), "f.csv")
+    assert str(raised.value) == (
+        "f.csv: customer column 'customer' holds 3 numbers (e.g. '1026') and 2 text ids (e.g. 'c1025') "
+        "among its 5 values; set customer_id_kind: number (the text ids are rejected as unparseable) or "
+        "customer_id_kind: key (every value is a customer key)")
+
+
+def test_text_ids_are_stable_customer_numbers_and_the_lines_keep_the_key(tmp_path):
+    ids = ["c1025", " c1025 ", "C1025", "gid://shopify/Customer/123", "0b8f3c1e-4d2a-4f6b-9c1d-2e3f4a5b6c7d", ""]
+    path = write(tmp_path / "orders.csv", "order,customer,date,amount\n" + "".join(
+        f"{n},{customer},2024-01-0{n + 1},10.00\n" for n, customer in enumerate(ids)))
+    lines = read(path)
+    keys = [key.strip() for key in ids[:-1]]
+    # Trimmed, case kept: c1025 and C1025 are two customers of a shop whose ids are case-sensitive.
+    assert lines["customer_id"].tolist()[:-1] == [key_number(key) for key in keys]
+    assert lines["customer_key"].tolist()[:-1] == keys
+    assert pd.isna(lines["customer_id"].iloc[-1]) and pd.isna(lines["customer_key"].iloc[-1])
+    assert lines["parse_error"].isna().all()
+    assert input_facts(duckdb.connect(), input_settings(path))["customer_id_kind"] == "key"
+    # Digits are keys too under customer_id_kind key: the number is the key's hash, not the digits.
+    digits = write(tmp_path / "digits.csv", "order,customer,date,amount\n1,17850,2024-01-02,10.00\n")
+    assert read(digits, customer_id_kind="key")["customer_id"].tolist() == [key_number("17850")]
+    assert read(digits)["customer_id"].tolist() == [17850]
+    assert read(digits)["customer_key"].isna().all()
+
+
+def test_email_ids_share_the_key_rule_after_lower_casing(tmp_path):
+    path = write(tmp_path / "orders.csv", "order,client_id,date,amount\n1, Ann@Example.com ,2024-01-02,10.00\n"
+                                          "2,ann@example.com,2024-01-03,10.00\n")
+    lines = read(path, customer_id_kind="email")
+    assert lines["customer_id"].tolist() == [key_number("ann@example.com")] * 2
+    assert lines["customer_key"].tolist() == ["ann@example.com"] * 2
+    # As keys, the two spellings are two customers.
+    assert read(path, customer_id_kind="key")["customer_key"].tolist() == ["Ann@Example.com", "ann@example.com"]
 
 
 # ---------------------------------------------------------------- gzip, TSV, folders and globs

@@ -2,23 +2,31 @@
 
 Four small builds (in the background, conftest.background_build), each selecting only the models its
 case needs (the lines, the netting, the accounting and RFM; the whole project for CDNOW): a CDNOW-like
-order file (customer, date, quantity, amount) and a Shopify-like line export build; a folder of three
-monthly CSVs (one gzipped, one holding a row that is not valid CSV) gives the same lines, invoices and
-customers as the one file they concatenate to, and accounts for each file's lines on its own.
+order file (customer, date, quantity, amount) whose customers are a shop's text ids (`c1001`,
+`gid://shopify/Customer/2`) builds every model, keeps the ids in customer_identities, exports them
+and scores a new customer's key; a Shopify-like line export, whose customers are e-mail addresses,
+builds its segments and exports their hashes; a folder of three monthly CSVs (one gzipped, one holding
+a row that is not valid CSV) gives the same lines, invoices and customers as the one file they
+concatenate to, and accounts for each file's lines on its own.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
+import json
 import random
 import threading
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import Build, background_build, built, run_dbt
+from customer_segments.delivery.exports import write_exports
+from customer_segments.prediction.scoring import first_invoice_features, score_first_invoice
 
 pytestmark = pytest.mark.dbt
 
@@ -28,6 +36,9 @@ LINES_AND_RFM = ["--select", "+customer_rfm", "+line_accounting", "--indirect-se
 #: The whole project: an order file with no descriptions, countries or invoice numbers builds every model
 #: and passes every data test (the product models fall back to one uncategorised category, with a note).
 EVERYTHING: list[str] = []
+#: What the Shopify case builds: the lines to RFM, the segments and the identities (what the exports read).
+SEGMENTS_AND_IDENTITIES = ["--select", "+customer_rfm", "+line_accounting", "+customer_segments", "+customer_identities",
+                           "--indirect-selection", "cautious"]
 UCI_HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
 
 
@@ -38,15 +49,25 @@ def build(work_dir: Path, data_path: Path, selection: list[str]) -> Build:
     return Build(db_path, data_path, result.returncode, result.stdout + result.stderr)
 
 
-def cdnow_orders(rng: random.Random) -> list[tuple[int, str, int, str]]:
-    """customer, yyyymmdd date, quantity, amount: a few orders per customer over 1997, all different."""
+def shop_id(customer: int) -> str:
+    """A shop's own customer id, as text: `c1001`, or Shopify's `gid://shopify/Customer/2`."""
+    return f"gid://shopify/Customer/{customer}" if customer % 2 == 0 else f"c{1000 + customer}"
+
+
+def key_number(key: str) -> int:
+    """The customer number of a key: the first 15 hex digits of its md5, written out of the rule's words."""
+    return int(hashlib.md5(key.encode()).hexdigest()[:15], 16)
+
+
+def cdnow_orders(rng: random.Random) -> list[tuple[str, str, int, str]]:
+    """customer (a text id), yyyymmdd date, quantity, amount: a few orders per customer over 1997, all different."""
     orders: dict[tuple[int, str], tuple[int, str]] = {}
     for customer in range(1, CUSTOMERS + 1):
         for _ in range(rng.randint(1, 3 + customer % 5)):
             day = f"1997{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
             quantity = rng.randint(1, 6)
             orders[(customer, day)] = (quantity, f"{quantity * rng.randint(900, 1600) / 100:.2f}")
-    return [(customer, day, quantity, amount) for (customer, day), (quantity, amount) in sorted(orders.items())]
+    return [(shop_id(customer), day, quantity, amount) for (customer, day), (quantity, amount) in sorted(orders.items())]
 
 
 def shopify_rows(rng: random.Random) -> list[list[str]]:
@@ -134,7 +155,7 @@ def case_builder(case: str, selection: list[str]):
 
 #: case -> its background build.
 BUILDERS = {case: case_builder(case, selection) for case, selection in (
-    ("cdnow", EVERYTHING), ("shopify", LINES_AND_RFM), ("folder", LINES_AND_RFM), ("concatenated", LINES_AND_RFM))}
+    ("cdnow", EVERYTHING), ("shopify", SEGMENTS_AND_IDENTITIES), ("folder", LINES_AND_RFM), ("concatenated", LINES_AND_RFM))}
 
 
 @pytest.fixture(scope="module")
@@ -153,11 +174,12 @@ def test_cdnow_order_file_builds_and_net_revenue_is_the_sum_of_its_amounts(build
     assert cdnow.query("select model, note from build_notes where model = 'product_categories'") == [
         ("product_categories", "uncategorised")]
     assert cdnow.scalar("select input_lines from build_info") == len(amounts)
-    # One invoice per customer and day: frequency is the customer's number of order dates.
+    # One invoice per customer and day: frequency is the customer's number of order dates (by the shop's id).
     orders = {}
     for row in csv.DictReader(cdnow.data_path.open()):
-        orders[int(row["customer_id"])] = orders.get(int(row["customer_id"]), 0) + 1
-    assert dict(cdnow.query("select customer_id, frequency from customer_rfm")) == orders
+        orders[row["customer_id"]] = orders.get(row["customer_id"], 0) + 1
+    assert dict(cdnow.query("select identities.customer_key, rfm.frequency from customer_rfm as rfm "
+                            "inner join customer_identities as identities on rfm.customer_id = identities.customer_id")) == orders
     assert cdnow.query("select outcome, input_lines from line_accounting where input_lines > 0") == [
         ("purchase", len(amounts))]
 
@@ -191,3 +213,56 @@ def test_a_folder_of_monthly_files_gives_the_tables_of_the_concatenated_file(bui
     rejected = folder.query("select source_name, outcome, input_lines from line_accounting where outcome = 'rejected' "
                             "and input_lines > 0")
     assert [(Path(name).name, outcome, lines) for name, outcome, lines in rejected] == [("2011-02.csv.gz", "rejected", 1)]
+
+
+def test_text_customer_ids_are_kept_beside_their_numbers_exported_and_scored(builds, tmp_path):
+    cdnow = builds["cdnow"]
+    assert cdnow.returncode == 0, cdnow.output[-5000:]
+    ids = {shop_id(customer) for customer in range(1, CUSTOMERS + 1)}
+    # auto read the column's values: none is a whole number, so every value is a key.
+    assert cdnow.scalar("select customer_id_kind from build_input") == "key"
+    assert cdnow.scalar("select customer_id_kind from build_info") == "key"
+    identities = cdnow.query("select customer_id, customer_key, email from customer_identities")
+    assert sorted(identities) == sorted((key_number(key), key, None) for key in ids)
+    assert cdnow.scalar("select count(*) from customer_segments inner join customer_identities using (customer_id)") == CUSTOMERS
+
+    write_exports(cdnow.db_path, tmp_path / "raw", key=None, all_in_one=True)
+    rows = pd.read_parquet(tmp_path / "raw" / "all_segments.parquet")
+    assert list(rows.columns[:2]) == ["customer_id_raw", "customer_key"]
+    assert {int(n): key for n, key in zip(rows.customer_id_raw, rows.customer_key)} == {
+        key_number(key): key for key in ids}
+    manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text())
+    assert manifest["customer_id_kind"] == "key" and "customer_key" in manifest["columns"]
+    assert "made from the shop's own text ids" in (tmp_path / "raw" / "README.txt").read_text()
+    # Beside a pseudonym, the shop's id would undo it: left out.
+    write_exports(cdnow.db_path, tmp_path / "pseudonymised", key=b"k" * 32, all_in_one=True)
+    assert "customer_key" not in pd.read_parquet(tmp_path / "pseudonymised" / "all_segments.parquet").columns
+
+    # New customers' lines are read as the build read its ids, as keys: auto on these lines alone would stop
+    # on a column mixing a number and a text id.
+    lines = pd.DataFrame({"customer_id": ["12345", "c7"], "stock_code": ["(no stock code)"] * 2, "quantity": ["2", "1"],
+                          "unit_price": ["12.50", "30.00"], "invoiced_at": ["1998-01-15 00:00:00"] * 2})
+    features = first_invoice_features(cdnow.db_path, lines)
+    assert features["customer_id"].tolist() == sorted([key_number("12345"), key_number("c7")])
+    scored = score_first_invoice(cdnow.db_path, lines.iloc[:1])
+    assert scored["segment_name"] in {name for (name,) in cdnow.query("select segment_name from customer_segments")}
+    assert abs(sum(scored["probabilities"].values()) - 1) < 1e-9
+
+
+def test_e_mail_customers_are_exported_as_their_hashes_never_as_addresses(builds, tmp_path):
+    shopify = builds["shopify"]
+    assert shopify.returncode == 0, shopify.output[-5000:]
+    assert shopify.scalar("select customer_id_kind from build_input") == "email"
+    shoppers = {row["Email"].strip().lower() for row in csv.DictReader(shopify.data_path.open())}
+    assert sorted(shopify.query("select customer_id, customer_key, email from customer_identities")) == sorted(
+        (key_number(address), address, address) for address in shoppers)
+    write_exports(shopify.db_path, tmp_path, key=None, all_in_one=True)
+    rows = pd.read_parquet(tmp_path / "all_segments.parquet")
+    assert list(rows.columns[:2]) == ["customer_id_raw", "email_sha256"] and "customer_key" not in rows.columns
+    hashes = {key_number(address): hashlib.sha256(address.encode()).hexdigest() for address in shoppers}
+    assert dict(zip(rows.customer_id_raw.astype(int), rows.email_sha256)) == {
+        int(n): hashes[int(n)] for n in rows.customer_id_raw}
+    assert len(rows) == shopify.scalar("select count(*) from customer_segments")
+    for path in tmp_path.iterdir():
+        assert "example.com" not in path.read_text(errors="replace").lower(), path
+    assert json.loads((tmp_path / "manifest.json").read_text())["customer_id_kind"] == "email"

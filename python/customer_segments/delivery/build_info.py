@@ -33,7 +33,8 @@ def build_info_lines(facts: dict[str, object]) -> list[str]:
         f"input: {facts['input_path']} ({facts['input_file_bytes']:,} bytes, {facts['input_lines']:,} lines)",
         f"invoice dates: {facts['first_invoice_date']} to {facts['last_invoice_date']}; "
         f"as-of date {facts['as_of_date']} ({derived})",
-        f"column mapping: {_pairs(facts['column_mapping'], ' -> ')}",
+        f"column mapping: {_pairs(facts['column_mapping'], ' -> ')}"
+        + (f"; customer ids: {facts['customer_id_kind']}" if facts.get("customer_id_kind") else ""),
         f"vars not at their default: {_pairs(facts['vars_not_default'], '=')}",
         f"project version {facts['project_version']}, build started {facts['build_started_at']} UTC",
     ]

@@ -20,8 +20,10 @@ When a campaign is set (var campaign_name, table campaign_groups), every row car
 group, the segment files (and the file of all segments) hold the treatment group only, and the control
 group goes to one file of its own, so a control customer is never in a send list. The lists need only
 the core tables (customer_segments, customer_rfm; campaign_groups when built), never a prediction model.
-When the published file carries a customer-level e-mail column, the files carry its normalised SHA-256
-(``email_sha256``), never the address.
+When the shop's customer ids are text (var customer_id_kind ``key``: `c1025`, a UUID), each row also
+carries the shop's own id (``customer_key``, table customer_identities) beside the customer number the
+build made from it, unless the ids are pseudonymised (the key would undo the pseudonym). When they are
+e-mail addresses, the files carry each address's normalised SHA-256 (``email_sha256``), never the address.
 
 Usage::
 
@@ -59,6 +61,8 @@ PSEUDONYM_STATEMENT = ("Customer ids in these files are HMAC-SHA256 pseudonyms o
 COLUMNS = {
     "customer_pseudonym": f"HMAC-SHA256 pseudonym of the customer number (64 hex characters), keyed by {KEY_ENV}",
     "customer_id_raw": "the customer number as the build read it: raw, not pseudonymised",
+    "customer_key": ("the shop's own customer id, as in its export (trimmed): the customer number is made from it "
+                     "(manifest.json customer_id_kind)"),
     "email_sha256": ("SHA-256 (64 lower-case hex characters) of the e-mail address trimmed and lower-cased, as "
                      "Google Customer Match and Meta Custom Audiences take hashed e-mails; blank without an address"),
     "segment_id": "segment number (manifest.json: its label and suggested actions)",
@@ -104,7 +108,7 @@ EXPORT_SQL = """
     inner join customer_rfm
         on customer_segments.customer_id = customer_rfm.customer_id
     left join {campaign_groups} as campaign_groups
-        on customer_segments.customer_id = campaign_groups.customer_id{forecast_join}
+        on customer_segments.customer_id = campaign_groups.customer_id{identity_join}{forecast_join}
     order by customer_segments.segment_id, customer_rfm.monetary desc, customer_segments.customer_id
 """
 #: Churn risk keeps a third decimal: most customers of the real data are below 0.02, and two decimals would tie them.
@@ -120,9 +124,19 @@ PREDICTION_SQL = {
     "churn_risk": f"round(1 - forecast.probability_alive, {CHURN_DECIMALS})",
     "clv": "round(forecast.clv, 2)",
 }
-#: A customer-level e-mail column the exports hash when the published file carries one (the loader turns an
-#: e-mail customer column into customer numbers and keeps no address, so a standard build has none).
-EMAIL_TABLE, EMAIL_COLUMN = "customer_rfm", "email"
+#: The shop's own ids (one row per customer number) and the e-mail column the exports hash when it holds
+#: addresses (a build whose customer column holds e-mails); KEY_COLUMN, the shop's id, when its ids are text.
+EMAIL_TABLE, EMAIL_COLUMN, KEY_COLUMN = "customer_identities", "email", "customer_key"
+IDENTITY_JOIN = f"""
+    left join {EMAIL_TABLE} as identities
+        on customer_segments.customer_id = identities.customer_id"""
+#: What the customer numbers are, by build_input.customer_id_kind (manifest.json and README.txt say it).
+CUSTOMER_ID_KINDS = {
+    "number": "the shop's own customer numbers",
+    "key": "made from the shop's own text ids (column customer_key) by a stable 60-bit hash",
+    "email": "made from the customers' e-mail addresses (trimmed, lower-cased) by a stable 60-bit hash; "
+             "the addresses are not in these files, only their SHA-256 (email_sha256)",
+}
 #: Stands in for table campaign_groups in a database built without it: no campaign, every customer sent.
 NO_CAMPAIGN_GROUPS = ("(select cast(null as bigint) as customer_id, cast(null as varchar) as campaign, "
                       "cast(null as varchar) as campaign_group where false)")
@@ -187,15 +201,18 @@ def file_stem(segment_id: int, segment_name: str) -> str:
 
 
 def prepare(customers: pd.DataFrame, key: bytes | None) -> tuple[pd.DataFrame, str]:
-    """Customer rows with the id replaced by a pseudonym (key given) or renamed ``customer_id_raw``, an
-    e-mail column replaced by its hash, and the statement about ids to ship with them."""
+    """Customer rows with the id replaced by a pseudonym (key given; the shop's own id dropped) or renamed
+    ``customer_id_raw``, an e-mail column replaced by its hash, and the statement about ids to ship with them."""
     out = customers.copy()
     if "email" in out.columns:
         out.insert(1, "email_sha256", hash_emails(out.pop("email")))
     if key:
+        out = out.drop(columns=[KEY_COLUMN], errors="ignore")
         out.insert(0, "customer_pseudonym", pseudonymise(out.pop("customer_id"), key))
         return out, PSEUDONYM_STATEMENT
     out = out.rename(columns={"customer_id": "customer_id_raw"})
+    if KEY_COLUMN in out.columns:
+        out.insert(1, KEY_COLUMN, out.pop(KEY_COLUMN))
     return out, RAW_ID_STATEMENT
 
 
@@ -250,22 +267,41 @@ def describe_predictions(con: duckdb.DuckDBPyConnection, tables: set[str]) -> tu
     return [c for part in account.values() if part["included"] for c in part["columns"]], account
 
 
-def read_customers(db_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The export's rows, each segment's constants (label, suggested actions) and the predictions' account."""
+def customer_id_kind(con: duckdb.DuckDBPyConnection, tables: set[str]) -> str:
+    """What the build's customer numbers are (build_input.customer_id_kind); 'number' for a file built
+    before the column existed, when every customer column was read as numbers."""
+    has_kind = "build_input" in tables and con.execute(
+        "select count(*) from information_schema.columns where table_schema = 'main' and table_name = 'build_input' "
+        "and column_name = 'customer_id_kind'").fetchone()[0]
+    return str(con.execute("select customer_id_kind from build_input").fetchone()[0]) if has_kind else "number"
+
+
+def identity_columns(con: duckdb.DuckDBPyConnection, tables: set[str], kind: str) -> list[str]:
+    """The columns the rows take from table customer_identities: the shop's id when its ids are text keys,
+    the e-mail (hashed by :func:`prepare`) when the table holds addresses."""
+    if EMAIL_TABLE not in tables:
+        return []
+    emails = con.execute(f"select count({EMAIL_COLUMN}) from {EMAIL_TABLE}").fetchone()[0]
+    return [column for column, wanted in ((KEY_COLUMN, kind == "key"), (EMAIL_COLUMN, emails > 0)) if wanted]
+
+
+def read_customers(db_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, str]:
+    """The export's rows, each segment's constants (label, suggested actions), the predictions' account and
+    what the customer numbers are (build_input.customer_id_kind)."""
     with connect_published(db_path) as con:
         tables = {name for (name,) in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
         predictions, account = describe_predictions(con, tables)
-        has_email = con.execute("select count(*) from information_schema.columns where table_schema = 'main' "
-                                "and table_name = ? and column_name = ?", [EMAIL_TABLE, EMAIL_COLUMN]).fetchone()[0]
+        kind = customer_id_kind(con, tables)
+        identities = identity_columns(con, tables, kind)
         extra = "".join(f"\n        {PREDICTION_SQL[c]} as {c}," for c in predictions)
-        extra += f"\n        {EMAIL_TABLE}.{EMAIL_COLUMN} as email," if has_email else ""
+        extra += "".join(f"\n        identities.{column} as {column}," for column in identities)
         customers = con.execute(EXPORT_SQL.format(
             extra=extra, campaign_groups="campaign_groups" if "campaign_groups" in tables else NO_CAMPAIGN_GROUPS,
-            forecast_join=FORECAST_JOIN if predictions else "")).df()
+            identity_join=IDENTITY_JOIN if identities else "", forecast_join=FORECAST_JOIN if predictions else "")).df()
         segments = con.execute("select segment_id, min(segment_label) as segment_label, min(suggested_actions) as "
                                "suggested_actions from customer_segments group by segment_id").df()
-    return customers, segments.set_index("segment_id"), account
+    return customers, segments.set_index("segment_id"), account, kind
 
 
 def _write(rows: pd.DataFrame, out_dir: Path, stem: str) -> list[Path]:
@@ -281,7 +317,7 @@ def _write(rows: pd.DataFrame, out_dir: Path, stem: str) -> list[Path]:
 
 
 def _readme(statement: str, source: str, campaign: str | None, control: int, account: dict, all_in_one: bool,
-            hashed_email: bool) -> str:
+            hashed_email: bool, kind: str) -> str:
     held_out = ("" if campaign is None else
                 f" Campaign {campaign!r}: the segment files are its send lists (treatment group only); its control "
                 f"group ({control} customers, held out to measure the campaign) is in {CONTROL_STEM}.csv and "
@@ -293,6 +329,7 @@ def _readme(statement: str, source: str, campaign: str | None, control: int, acc
              if hashed_email else "")
     absent = "".join(f"\n- {PREDICTION_NAMES[part]}: {value['reason']}" for part, value in account.items()
                      if not value["included"])
+    statement += f" The customer numbers are {CUSTOMER_ID_KINDS[kind]}."
     return (f"{statement}\n\nOne CSV and one parquet file per segment, from {source}.{together}{held_out}{email} "
             "Segment labels, suggested actions, what each column holds and the predictions' horizons are in "
             "manifest.json. Money is rounded to two decimals, churn risk to three. CSV text cells starting with "
@@ -305,7 +342,7 @@ def write_exports(db_path: Path, out_dir: Path, key: bytes | None, all_in_one: b
     """Write one CSV and one parquet per segment (and of all segments when ``all_in_one``), the control
     group's when a campaign is set, README.txt and manifest.json; return the paths."""
     db_path, out_dir = Path(db_path), Path(out_dir)
-    customers, constants, account = read_customers(db_path)
+    customers, constants, account, kind = read_customers(db_path)
     rows, statement = prepare(customers, key)
     rows = tidy(rows)
     campaign = rows["campaign"].dropna().iloc[0] if rows["campaign"].notna().any() else None
@@ -333,13 +370,14 @@ def write_exports(db_path: Path, out_dir: Path, key: bytes | None, all_in_one: b
     (out_dir / "manifest.json").write_text(json.dumps(
         {"source": db_path.name, "as_of_date": as_of[0] if len(as_of) == 1 else None, "ids": statement,
          "id_kind": "hmac-sha256 pseudonym" if key else "raw customer number",
+         "customer_id_kind": kind, "customer_numbers": CUSTOMER_ID_KINDS[kind],
          "campaign": campaign, "control_customers": len(control) if campaign is not None else None,
          "predictions": account, "columns": {column: COLUMNS[column] for column in rows.columns},
          "segments": manifest,
          "all_segments": ({"customers": len(send), "files": [f"{ALL_SEGMENTS_STEM}.csv", f"{ALL_SEGMENTS_STEM}.parquet"]}
                           if all_in_one else None)}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out_dir / "README.txt").write_text(_readme(statement, db_path.name, campaign, len(control), account, all_in_one,
-                                                "email_sha256" in rows.columns), encoding="utf-8")
+                                                "email_sha256" in rows.columns, kind), encoding="utf-8")
     return [*written, out_dir / "manifest.json", out_dir / "README.txt"]
 
 

@@ -42,7 +42,14 @@ from customer_segments.ingest.encoding import detect_encoding
 from customer_segments.ingest.errors import InputError
 from customer_segments.ingest.head import HEAD_LINES, file_lines, write_head
 from customer_segments.ingest.options import INPUT_VARS, InputOptions, input_options
-from customer_segments.ingest.read import derived_columns, file_suffix, input_files, read_source, transactions_sql
+from customer_segments.ingest.read import (
+    customer_id_kind,
+    derived_columns,
+    file_suffix,
+    input_files,
+    read_source,
+    transactions_sql,
+)
 from customer_segments.settings import BY_NAME, SettingsError, parse_settings
 
 #: Delimiters tried on a CSV file, the build's default first.
@@ -76,6 +83,8 @@ class Report:
     derived: dict[str, dict[str, str]] = field(default_factory=dict)
     unmapped: dict[str, list[str]] = field(default_factory=dict)
     dates: str = ""
+    #: What the customer column holds as the loader decides it (var customer_id_kind), and how it was decided.
+    customer_ids: str = ""
     date_range: tuple[str, str] | None = None
     reader_rejects: dict[str, int] = field(default_factory=dict)
     outcomes: list[tuple[str, int, str | None]] = field(default_factory=list)
@@ -197,6 +206,15 @@ def _read_head(path: str, head: str, kind: str, given: dict[str, object], report
             whole = "" if report.whole_file else f" (in the first {report.head_lines:,} lines; the build reads them all)"
             report.problems.append(str(error).replace(head, path) + whole)
             return options
+        try:
+            kind = customer_id_kind(con, options)
+        except InputError as error:
+            whole = "" if report.whole_file else f" (in the first {report.head_lines:,} lines; the build reads them all)"
+            report.problems.append(str(error).replace(head, path) + whole)
+            return options
+        report.customer_ids = kind + (" (var customer_id_kind)" if options.customer_id_kind != "auto" else
+                                      " (customer_id_kind auto: by the column's name, type or values"
+                                      + ("" if report.whole_file else " in the head") + ")")
         if "decimal_separator" not in given and _errors_of(con, options):
             comma = _options({**given, "decimal_separator": ","}, head)
             if _errors_of(con, comma) < _errors_of(con, options):
@@ -299,6 +317,8 @@ def format_report(report: Report) -> str:
             out.append(f"  not used: {report.unmapped[source]}")
     if report.dates:
         out.append(f"dates: {report.dates}")
+    if report.customer_ids:
+        out.append(f"customer ids: {report.customer_ids}")
     if report.date_range:
         out.append(f"date range read: {report.date_range[0]} to {report.date_range[1]}")
     for reason, count in report.reader_rejects.items():

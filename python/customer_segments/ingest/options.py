@@ -1,5 +1,5 @@
 """The input vars as the readers use them: transactions_path, column_map, date_formats, csv_encoding,
-csv_delimiter, decimal_separator and cancellation_marker (see docs/input_contract.md), checked before
+csv_delimiter, decimal_separator, cancellation_marker and customer_id_kind (see docs/input_contract.md), checked before
 anything is read.
 
 customer_segments.settings parses and checks every var, once, in the model that reads the file; what is
@@ -16,7 +16,7 @@ from customer_segments.settings import CSV_ENCODINGS, Settings
 
 #: The vars the readers use, in one place: the base models' config passes them, the inspector fills them in.
 INPUT_VARS = ("transactions_path", "column_map", "date_formats", "csv_encoding", "csv_delimiter", "decimal_separator",
-              "cancellation_marker")
+              "cancellation_marker", "customer_id_kind")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class InputOptions:
     ``date_formats`` is None for the defaults (ISO forms, and slash dates whose day/month order the
     reader settles from the data); a tuple given by the user is used as given. ``csv_encoding`` is
     'auto' or the encoding's one name. ``cancellation_marker`` starts the invoice numbers the reader
-    derives for refunds when the file has none.
+    derives for refunds when the file has none. ``customer_id_kind`` is 'auto' or what the customer
+    column holds (customer_segments.ingest.customer_ids).
     """
 
     path: str
@@ -36,6 +37,7 @@ class InputOptions:
     csv_delimiter: str
     decimal_separator: str
     cancellation_marker: str = "C"
+    customer_id_kind: str = "auto"
 
 
 def input_options(settings: Settings) -> InputOptions:
@@ -49,4 +51,5 @@ def input_options(settings: Settings) -> InputOptions:
         csv_delimiter=settings["csv_delimiter"],
         decimal_separator=settings["decimal_separator"],
         cancellation_marker=settings["cancellation_marker"],
+        customer_id_kind=settings["customer_id_kind"],
     )

@@ -32,11 +32,12 @@ import duckdb
 from customer_segments import __version__
 from customer_segments.ingest.columns import ABSENT_PLACEHOLDERS, READER_PREFIX, SOURCE_COLUMNS, resolve_columns
 from customer_segments.ingest.csv_files import csv_dialect, csv_rejects, csv_source
+from customer_segments.ingest.customer_ids import resolved_kind
 from customer_segments.ingest.dates import default_date_formats
 from customer_segments.ingest.errors import InputError
 from customer_segments.ingest.options import InputOptions, input_options
 from customer_segments.ingest.parquet_files import parquet_source
-from customer_segments.ingest.values import derived_values, typed_column, with_line_values_checked
+from customer_segments.ingest.values import customer_key_column, derived_values, typed_column, with_line_values_checked
 from customer_segments.ingest.workbook import workbook_frame
 from customer_segments.settings import Settings
 
@@ -194,26 +195,34 @@ def _rejected_numbers(rejected: duckdb.DuckDBPyRelation | None) -> dict[str, lis
     return numbers
 
 
-def column_mapping(con: duckdb.DuckDBPyConnection, settings: Settings,
-                   rejected: duckdb.DuckDBPyRelation | None = None) -> dict[str, str]:
-    """The file's column -> the canonical column it is read as, for the columns the loader uses (what table
-    build_info shows); found exactly as :func:`load_transactions` finds them. ``settings`` and ``rejected``
-    as there."""
-    _, _, _, resolved = _resolved_source(con, input_options(settings), _rejected_numbers(rejected))
-    return {source_col: canonical for canonical, source_col in resolved.items() if source_col is not None}
+def _kind_of(con: duckdb.DuckDBPyConnection, options: InputOptions, source: str, params: dict, types: Mapping[str, str],
+             resolved: Mapping[str, str | None]) -> str:
+    """What the customer column of the resolved source holds (customer_segments.ingest.customer_ids)."""
+    column = resolved["customer_id"]
+    return resolved_kind(con, source, params, column, types[column], options.customer_id_kind, options.path)
+
+
+def customer_id_kind(con: duckdb.DuckDBPyConnection, options: InputOptions) -> str:
+    """What the input's customer column holds ('number', 'key' or 'email'), as :func:`transactions_sql`
+    decides it; InputError for a column 'auto' cannot settle."""
+    source, params, types, resolved = _resolved_source(con, options, {})
+    return _kind_of(con, options, source, params, types, resolved)
 
 
 def input_facts(con: duckdb.DuckDBPyConnection, settings: Settings,
                 rejected: duckdb.DuckDBPyRelation | None = None) -> dict[str, object]:
     """What a build read, as table build_input holds it: the input's absolute path and size in bytes (every
     file of a folder or pattern together), the column mapping used (file column -> canonical column, JSON
-    text with sorted keys) and the version of this package, which read it. ``settings`` and ``rejected`` as
-    for :func:`load_transactions`."""
+    text with sorted keys; found exactly as :func:`load_transactions` finds it), what the customer column
+    holds (customer_id_kind, as the loader decided it) and the version of this package, which read it.
+    ``settings`` and ``rejected`` as for :func:`load_transactions`."""
     options = input_options(settings)
     files, _ = input_files(options)
-    mapping = column_mapping(con, settings, rejected)
+    source, params, types, resolved = _resolved_source(con, options, _rejected_numbers(rejected))
+    mapping = {source_col: canonical for canonical, source_col in resolved.items() if source_col is not None}
     return {"input_path": os.path.abspath(options.path), "input_file_bytes": sum(os.path.getsize(f) for f in files),
-            "column_mapping": json.dumps(mapping, ensure_ascii=False, sort_keys=True), "project_version": __version__}
+            "column_mapping": json.dumps(mapping, ensure_ascii=False, sort_keys=True),
+            "customer_id_kind": _kind_of(con, options, source, params, types, resolved), "project_version": __version__}
 
 
 def derived_columns(resolved: Mapping[str, str | None]) -> dict[str, str]:
@@ -231,7 +240,8 @@ def transactions_sql(
     """The SQL (and parameters) that reads the input into canonical typed columns.
 
     Output columns: source_name, source_line_number, source_row_id, invoice_no, stock_code,
-    description, quantity, invoiced_at, unit_price, line_total, customer_id, country, parse_error.
+    description, quantity, invoiced_at, unit_price, line_total, customer_id, country, customer_key (the
+    text a key or e-mail customer number is made from; NULL for numbers), parse_error.
     ``rejected``: each CSV file's rejected line numbers when already known (else read here).
     """
     path = options.path
@@ -247,14 +257,16 @@ def transactions_sql(
         warnings.warn(f"{path}: columns derived: {'; '.join(said)}", stacklevel=3)
     date_column = resolved["invoiced_at"]
     date_formats = options.date_formats or default_date_formats(con, source, params, date_column, types[date_column], path)
+    kind = _kind_of(con, options, source, params, types, resolved)
     selects, errors = [], []
     for canonical, source_col in resolved.items():
         expr, error = typed_column(
-            canonical, source_col, types.get(source_col or "", "VARCHAR"), options, date_formats, path
+            canonical, source_col, types.get(source_col or "", "VARCHAR"), options, date_formats, path, kind
         )
         selects.append(expr)
         if error:
             errors.append(error)
+    selects.append(customer_key_column(resolved["customer_id"], kind))
     parse_error = f"nullif(concat_ws('; ', {', '.join(errors)}), '')" if errors else "cast(null as varchar)"
     values = (
         f"select {READER_PREFIX}source_name as source_name, "

@@ -1,7 +1,8 @@
 """The SQL that types each canonical column of a line, and explains every value it cannot type.
 
 A value that cannot be parsed becomes NULL and its line carries a ``parse_error`` naming the column and
-the value: the loader never drops a line. Quantities and customer ids are whole numbers a BIGINT holds,
+the value: the loader never drops a line. Quantities and customer ids are whole numbers a BIGINT holds (text
+customer ids and e-mail addresses, var customer_id_kind, become numbers by KEY_CUSTOMER_NUMBER),
 prices exact decimals (money), timestamps parsed as :mod:`customer_segments.ingest.dates` says; DuckDB's
 own casts are only applied to text that is plainly a number, since they also accept forms no export
 means.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from customer_segments.ingest.columns import ABSENT_PLACEHOLDERS, is_email_column
+from customer_segments.ingest.columns import ABSENT_PLACEHOLDERS
 from customer_segments.ingest.dates import text_timestamp
 from customer_segments.ingest.errors import InputError
 from customer_segments.settings import sql_identifier, sql_literal
@@ -38,11 +39,27 @@ MONEY_LIMIT = "999999999999999.999"
 EXACT_DOUBLE_LIMIT = 2**53
 #: The type of an absent column that is derived from the others (derived_values), before derivation.
 DERIVED_TYPES = {"invoice_no": "varchar", "quantity": "bigint", "unit_price": MONEY_TYPE, "line_total": MONEY_TYPE}
-#: A customer number for an e-mail address: the first 15 hex digits (60 bits, so a positive BIGINT) of
-#: the md5 of the address trimmed and lower-cased. md5 is fixed by its standard, unlike DuckDB's
-#: hash(), so the same address is the same customer in every build and DuckDB version; two addresses
-#: share a number with odds of about n**2 / 2**61 (one in 2 million for a million customers).
-EMAIL_CUSTOMER_NUMBER = "('0x' || left(md5(lower(trim({value}))), 15))::bigint"
+#: A customer number for a customer key (a shop's own id as text, or an e-mail address: customer_key_text):
+#: the first 15 hex digits (60 bits, so a positive BIGINT) of the md5 of the key. md5 is fixed by its
+#: standard, unlike DuckDB's hash(), so the same key is the same customer in every build and DuckDB
+#: version. Two keys share a number with odds of about n**2 / 2**61 among n customers (one in 2 million
+#: for a million customers, one in 23,000 for ten million); table customer_identities' test of unique
+#: customer_id stops the build if it ever happens.
+KEY_CUSTOMER_NUMBER = "('0x' || left(md5({key}), 15))::bigint"
+
+
+def customer_key_text(kind: str, value: str) -> str:
+    """SQL: the customer key the text ``value`` stands for under customer_id_kind ``kind`` ('key': the value
+    trimmed; 'email': trimmed and lower-cased, so `Ann@X.com ` is `ann@x.com`), NULL when it is empty."""
+    return f"nullif({'lower(trim(' + value + '))' if kind == 'email' else 'trim(' + value + ')'}, '')"
+
+
+def customer_key_column(source: str | None, kind: str) -> str:
+    """SQL for the lines' ``customer_key``: the key their customer number is made from (KEY_CUSTOMER_NUMBER),
+    NULL when the ids are numbers (no text per line: a NULL column costs nothing at 50 M lines)."""
+    if source is None or kind == "number":
+        return "cast(null as varchar) as customer_key"
+    return f"{customer_key_text(kind, f'cast({sql_identifier(source)} as varchar)')} as customer_key"
 
 
 def _whole_number(value: str) -> str:
@@ -89,9 +106,11 @@ def _text_price(value: str, decimal_separator: str) -> str:
 
 
 def typed_column(
-    canonical: str, source: str | None, source_type: str, options: InputOptions, date_formats: tuple[str, ...], path: str
+    canonical: str, source: str | None, source_type: str, options: InputOptions, date_formats: tuple[str, ...], path: str,
+    customer_id_kind: str = "number",
 ) -> tuple[str, str | None]:
-    """SQL for one canonical column, and SQL for its parse-error message (None when it cannot fail)."""
+    """SQL for one canonical column, and SQL for its parse-error message (None when it cannot fail).
+    ``customer_id_kind``: what the customer column holds, as resolved (customer_segments.ingest.customer_ids)."""
     if source is None:
         if canonical in DERIVED_TYPES:
             return f"cast(null as {DERIVED_TYPES[canonical]}) as {canonical}", None
@@ -102,6 +121,11 @@ def typed_column(
     is_text = source_type == "VARCHAR"
     if canonical in ("invoice_no", "stock_code", "description", "country"):
         return f"cast({col} as varchar) as {canonical}", None
+    if canonical == "customer_id" and customer_id_kind != "number":
+        # Every value is a customer key, whatever its type: nothing to reject (an empty one is a line
+        # without a customer).
+        key = customer_key_text(customer_id_kind, f"cast({col} as varchar)")
+        return f"{KEY_CUSTOMER_NUMBER.format(key=key)} as {canonical}", None
     wanted = TEMPORAL_TYPE if canonical == "invoiced_at" else NUMERIC_TYPE
     if not is_text and not wanted.match(source_type):
         kind = "a timestamp, a date or text" if canonical == "invoiced_at" else "a number or text"
@@ -116,10 +140,6 @@ def typed_column(
         parsed = text_timestamp(f"trim({col})", date_formats, zoned_iso)
         what = "is not a date in any of the formats " + ", ".join(date_formats) + (
             " (nor an ISO timestamp with a zone)" if zoned_iso else "")
-    elif canonical == "customer_id" and is_text and is_email_column(source):
-        # Every address is a customer: nothing to reject (an empty one is a line without a customer).
-        return (f"case when nullif(trim({col}), '') is not null then "
-                f"{EMAIL_CUSTOMER_NUMBER.format(value=col)} end as {canonical}"), None
     elif canonical in ("quantity", "customer_id"):
         if BIGINT_SAFE_TYPE.match(source_type):
             return f"cast({col} as bigint) as {canonical}", None

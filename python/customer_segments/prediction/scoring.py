@@ -21,7 +21,9 @@ lines of one invoice.
 
 Three vars are not the build's: transactions_path (the new lines), column_map (this module writes
 the lines under the canonical column names) and as_of_date (unset: the build's as-of date rejects the
-lines dated on or after it, and a new customer's invoice comes after the build's data by nature). A
+lines dated on or after it, and a new customer's invoice comes after the build's data by nature); and
+customer_id_kind is the kind the build decided (build_input), not its 'auto': a few lines could look
+like numbers where the build's ids are keys, and be read as other customers. A
 set max_invoice_date is kept: it is a plausibility limit, and the reason a line is refused names it.
 
 Why this design, of the three weighed:
@@ -159,6 +161,16 @@ def build_settings(db_path: str | Path) -> dict[str, object]:
     return vars_of_build(rows)
 
 
+def build_customer_id_kind(db_path: str | Path) -> str:
+    """What the build's customer column held, as its loader decided it (build_input.customer_id_kind)."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        try:
+            return str(con.execute("select customer_id_kind from build_input").fetchone()[0])
+        except (duckdb.BinderException, duckdb.CatalogException):
+            raise ValueError(f"{db_path} was built by an older version of the project (build_input has no "
+                             "customer_id_kind): rebuild it") from None
+
+
 def _copy_build_tables(db_path: Path, database: Path) -> None:
     with duckdb.connect(str(database)) as con:
         con.execute(f"attach {sql_literal(str(db_path.absolute()))} as build (read_only)")
@@ -247,7 +259,8 @@ def first_invoice_features(db_path: str | Path, lines: pd.DataFrame, project_dir
         table.to_parquet(lines_path, index=False)
         _copy_build_tables(db_path, database)
         _run_chain(project_dir, database, work,
-                   {**dbt_vars, "transactions_path": str(lines_path), "column_map": {}, "as_of_date": ""})
+                   {**dbt_vars, "transactions_path": str(lines_path), "column_map": {}, "as_of_date": "",
+                    "customer_id_kind": build_customer_id_kind(db_path)})
         with duckdb.connect(str(database), read_only=True) as con:
             features = con.execute("select * from first_purchase_features order by customer_id").df()
             customers = [int(c) for c, in con.execute(
