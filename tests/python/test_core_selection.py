@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import Build, run_dbt
+from conftest import PARSED_DB_NAME, Build, run_dbt
 from customer_segments.delivery.exports import write_exports
 from customer_segments.delivery.report import write_report
 
@@ -63,7 +63,7 @@ def tables(db_path: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def upstream_of_segments(tmp_path_factory, generated_data) -> tuple[Path, Path, dict]:
     work = tmp_path_factory.mktemp("select-upstream")
-    db_path = work / "core.duckdb"
+    db_path = work / PARSED_DB_NAME  # the name that lets dbt start from the session's parse (conftest.run_dbt)
     return work, db_path, build(work, db_path, generated_data["invoice_lines"], "+path:models/marts/customer_segments.py")
 
 
@@ -135,7 +135,7 @@ def test_report_and_exports_from_the_core_alone(core_only, tmp_path):
 
 
 def test_customer_segments_plus_selects_that_model_and_its_descendants(tmp_path):
-    selected = listed(tmp_path, tmp_path / "unused.duckdb", "customer_segments+")
+    selected = listed(tmp_path, tmp_path / PARSED_DB_NAME, "customer_segments+")
     assert "customer_segments" in selected and "customer_rfm" not in selected and "build_settings" not in selected
     graph = parents(tmp_path)
     descendants, frontier = set(), {"model.shop_segments.customer_segments"}
