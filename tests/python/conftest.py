@@ -166,10 +166,12 @@ def parsed_project() -> Path:
         return _parsed[0]
 
 
-def dbt_build(work_dir: Path, data_path: Path, dbt_vars: dict | None = None, db_name: str = "segments.duckdb") -> Build:
+def dbt_build(work_dir: Path, data_path: Path, dbt_vars: dict | None = None, db_name: str = "segments.duckdb",
+              write_json: bool = False) -> Build:
     work_dir.mkdir(parents=True, exist_ok=True)
     db_path = work_dir / db_name
-    result = run_dbt(["build"], db_path, work_dir, {"transactions_path": str(data_path), **(dbt_vars or {})})
+    result = run_dbt(["build"], db_path, work_dir, {"transactions_path": str(data_path), **(dbt_vars or {})},
+                     write_json=write_json)
     return Build(db_path=db_path, data_path=data_path, returncode=result.returncode, output=result.stdout + result.stderr)
 
 
@@ -299,7 +301,9 @@ def generated_data(tmp_path_factory) -> dict[str, Path]:
 
 @background_build("generated_build")
 def build_generated(tmp_path_factory) -> Build:
-    build = dbt_build(tmp_path_factory.mktemp("build"), generated_paths(tmp_path_factory)["invoice_lines"])
+    # With dbt's JSON: test_publish reads its run_results.json as publish reads a build's.
+    build = dbt_build(tmp_path_factory.mktemp("build"), generated_paths(tmp_path_factory)["invoice_lines"],
+                      write_json=True)
     assert build.returncode == 0, build.output[-5000:]
     return build
 

@@ -373,7 +373,9 @@ def build_marked(tmp_path_factory) -> Build:
                                     as InvoiceNo)
                   from read_parquet('{generated_data["invoice_lines"]}')) to '{data}'""")
     db_path = work / "marked.duckdb"
-    result = run_dbt(["build", "--select", "+first_purchase_features", "--indirect-selection", "cautious"], db_path, work,
+    # build_input too: scoring reads the kind of customer ids the build's loader decided there.
+    result = run_dbt(["build", "--select", "+first_purchase_features", "build_input", "--indirect-selection", "cautious"],
+                     db_path, work,
                      {"transactions_path": str(data), "cancellation_marker": "X"})
     assert result.returncode == 0, result.stdout[-3000:]
     return Build(db_path, data, result.returncode, result.stdout)

@@ -166,7 +166,9 @@ def build_customer_id_kind(db_path: str | Path) -> str:
     with duckdb.connect(str(db_path), read_only=True) as con:
         try:
             return str(con.execute("select customer_id_kind from build_input").fetchone()[0])
-        except (duckdb.BinderException, duckdb.CatalogException):
+        except duckdb.CatalogException:
+            raise ValueError(f"{db_path} holds no build_input table: build it with `dbt build`") from None
+        except duckdb.BinderException:
             raise ValueError(f"{db_path} was built by an older version of the project (build_input has no "
                              "customer_id_kind): rebuild it") from None
 
