@@ -79,6 +79,12 @@ def test_shop_platform_headers_map_without_a_column_map(present, expected):
     assert {column: resolved[column] for column in expected} == expected
 
 
+def test_an_order_reference_is_the_order_number():
+    # Found by a stranger's export (order_ref, customer, order_date, qty, amount): its orders were derived.
+    for name in ("order_ref", "Order Reference"):
+        assert resolve_columns([name, "customer", "order_date", "qty", "amount"], "export.csv")["invoice_no"] == name
+
+
 def test_a_name_is_an_order_number_only_beside_shopify_s_line_item_columns():
     # customer, name, date, amount: the name is a person's, and the invoice is derived.
     assert resolve_columns(["customer", "name", "date", "amount"], "export.csv")["invoice_no"] is None

@@ -24,7 +24,7 @@ from customer_segments.ingest.errors import InputError
 COLUMN_ALIASES: dict[str, tuple[tuple[str, ...], ...]] = {
     "invoice_no": (
         ("invoiceno", "invoice", "invoicenumber", "invoiceid"),
-        ("ordernumber", "orderno", "orderid", "order", "incrementid"),
+        ("ordernumber", "orderno", "orderid", "order", "orderref", "orderreference", "incrementid"),
         ("name",),  # Shopify names an order `#1001` in its `Name` column (see ALIAS_CONTEXT)
     ),
     "stock_code": (
