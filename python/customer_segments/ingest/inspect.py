@@ -202,13 +202,9 @@ def _read_head(path: str, head: str, kind: str, given: dict[str, object], report
             # Its own connection: the detection leaves a result open, on which DuckDB refuses other work.
             with duckdb.connect() as dates_con:
                 report.dates = _date_order(dates_con, options)
-        except InputError as error:
-            whole = "" if report.whole_file else f" (in the first {report.head_lines:,} lines; the build reads them all)"
-            report.problems.append(str(error).replace(head, path) + whole)
-            return options
-        try:
             kind = customer_id_kind(con, options)
         except InputError as error:
+            # Both are decided on the head: the build, reading every line, may decide otherwise.
             whole = "" if report.whole_file else f" (in the first {report.head_lines:,} lines; the build reads them all)"
             report.problems.append(str(error).replace(head, path) + whole)
             return options
