@@ -5,12 +5,16 @@ for any other test, so `pytest -m "not dbt"` (`make test-fast`) runs no dbt at a
 
 Builds in the background: a build fixture whose work is a function registered with `background_build`
 (the session's generated and real builds, and the modules' own builds) is started, two at a time, in
-worker threads as soon as the session's first test is set up, in the order the selected tests first
-need them; the fixture then waits for its result (or builds it then, when it was not started). Each
-build is still a separate dbt process in its own directory, checked by the same assertions; only the
-waiting overlaps: most of a small build is dbt starting up and parsing the project on one core, and the
-tests between two builds (and the dbt runs inside tests) use the other. Only the builds that the
-selected tests with the `dbt` marker need are started, so `pytest -m "not dbt"` starts none.
+worker threads as soon as the session's first test is set up: the session's builds first, then the
+modules', each in the order the selected tests first need them; the fixture then waits for its result
+(or builds it then, when it was not started). Each build is still a separate dbt process in its own
+directory, checked by the same assertions; only the waiting overlaps: most of a small build is dbt
+starting up and parsing the project on one core, and the tests between two builds (and the dbt runs
+inside tests) use the other. Only the builds that the selected tests with the `dbt` marker need are
+started, so `pytest -m "not dbt"` starts none.
+
+The dbt runs are children of one fork server (dbt_fork_server.py), which imports dbt once for the
+session.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dbt_fork_server import ForkServer
 from synthetic_shop.generate import write_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,9 +79,15 @@ PARSED_DB_NAME = "segments.duckdb"
 
 
 def run_dbt(command: list[str], db_path: Path, work_dir: Path, dbt_vars: dict | None = None,
-            env: dict[str, str] | None = None, write_json: bool = False) -> subprocess.CompletedProcess:
+            env: dict[str, str] | None = None, write_json: bool = False,
+            fresh_process: bool = False) -> subprocess.CompletedProcess:
     """Run the real dbt CLI on the project, writing the DuckDB file, target/ and logs/ under work_dir
     (``env``: env vars set for the run).
+
+    The run is a child forked from the session's dbt fork server (dbt_fork_server.py: dbt and its
+    libraries imported once, about 6 CPU seconds a run), or with ``fresh_process`` a process of its own
+    started from the `dbt` console script, for a test that compares what two processes could make differ
+    (their hash seeds).
 
     dbt writes target/manifest.json and run_results.json only with ``write_json`` (`--no-write-json`
     otherwise: serialising the manifest is about 2 of a small build's 11 CPU seconds, and most tests
@@ -109,41 +120,54 @@ def run_dbt(command: list[str], db_path: Path, work_dir: Path, dbt_vars: dict | 
         args.append("--no-write-json")
     if dbt_vars:
         args += ["--vars", json.dumps(dbt_vars)]
-    return _timed_run(args, cwd=cwd, env=env)
+    return _timed_run(args, cwd=cwd, env=env, fresh_process=fresh_process)
 
 
 #: A file to which every dbt run of the session appends a JSON line of its wall and CPU seconds (env
 #: SEGMENTS_TEST_DBT_LOG; unset, nothing is written): where the suite's time goes, for keeping it in budget.
 DBT_RUN_LOG = os.environ.get("SEGMENTS_TEST_DBT_LOG")
+#: When the session started (the log's "start" and "stop" seconds count from it).
+_SESSION_START = time.monotonic()
 
 
-def _timed_run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """subprocess.run(args) capturing text output (killed after 900 s), logging the run's wall and CPU
-    seconds to DBT_RUN_LOG when set. The CPU is the child's own (os.wait4), not the session's children's,
-    which the background builds' threads share."""
+#: Seconds after which a dbt run is killed.
+DBT_TIMEOUT = 900
+
+
+def _timed_run(args: list[str], cwd: Path, env: dict[str, str], fresh_process: bool) -> subprocess.CompletedProcess:
+    """``dbt *args[1:]`` capturing text output (killed after DBT_TIMEOUT s), in a child of the fork
+    server or (``fresh_process``, or outside a session) a process of its own, logging the run's wall and
+    CPU seconds to DBT_RUN_LOG when set. The CPU is the child's own, not the session's children's, which
+    the background builds' threads share."""
     started = time.monotonic()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
-        timer = threading.Timer(900, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if proc.returncode == -9:
-        raise subprocess.TimeoutExpired(args, 900, stdout, stderr)
+    with tempfile.TemporaryDirectory(prefix="dbt-run") as outputs:
+        out, err = Path(outputs) / "stdout", Path(outputs) / "stderr"
+        if _fork_server is not None and not fresh_process:
+            returncode, cpu = _fork_server.run(args[1:], cwd, env, out, err, timeout=DBT_TIMEOUT)
+        else:
+            with out.open("w") as out_file, err.open("w") as err_file:
+                proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out_file, stderr=err_file,
+                                        stdin=subprocess.DEVNULL)
+                timer = threading.Timer(DBT_TIMEOUT, proc.kill)
+                timer.start()
+                try:
+                    _, status, usage = os.wait4(proc.pid, 0)
+                finally:
+                    timer.cancel()
+            returncode, cpu = os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+        stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
+    if returncode == -9:
+        raise subprocess.TimeoutExpired(args, DBT_TIMEOUT, stdout, stderr)
     if DBT_RUN_LOG:
         where = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0] or threading.current_thread().name
         with open(DBT_RUN_LOG, "a") as log:
-            log.write(json.dumps({"test": where, "cwd": str(cwd), "db": env.get("SEGMENTS_DB"),
+            log.write(json.dumps({"test": where, "start": round(started - _SESSION_START, 1), "cwd": str(cwd),
+                                  "db": env.get("SEGMENTS_DB"),
                                   "args": args[1:4] + (args[-1:] if "--vars" in args else []),
                                   "wall": round(time.monotonic() - started, 1),
-                                  "cpu": round(usage.ru_utime + usage.ru_stime, 1)}) + "\n")
-    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+                                  "fork": _fork_server is not None and not fresh_process,
+                                  "cpu": round(cpu, 1)}) + "\n")
+    return subprocess.CompletedProcess(args, returncode, stdout, stderr)
 
 
 _parsed_lock = threading.Lock()
@@ -167,11 +191,11 @@ def parsed_project() -> Path:
 
 
 def dbt_build(work_dir: Path, data_path: Path, dbt_vars: dict | None = None, db_name: str = "segments.duckdb",
-              write_json: bool = False) -> Build:
+              write_json: bool = False, fresh_process: bool = False) -> Build:
     work_dir.mkdir(parents=True, exist_ok=True)
     db_path = work_dir / db_name
     result = run_dbt(["build"], db_path, work_dir, {"transactions_path": str(data_path), **(dbt_vars or {})},
-                     write_json=write_json)
+                     write_json=write_json, fresh_process=fresh_process)
     return Build(db_path=db_path, data_path=data_path, returncode=result.returncode, output=result.stdout + result.stderr)
 
 
@@ -246,24 +270,35 @@ class _Builds:
 
 
 _builds: _Builds | None = None
+#: The session's dbt fork server (run_dbt), started with the session when a selected test runs dbt.
+_fork_server: ForkServer | None = None
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _background_builds(request, tmp_path_factory):
-    """Start the background builds the selected dbt tests need, in the order the tests first need them."""
-    global _builds
-    tmp_path_factory.getbasetemp()  # made here, once, before any thread makes directories under it
+    """Start the background builds the selected dbt tests need: the session's, then the modules', each in
+    the order the tests first need them."""
+    global _builds, _fork_server
+    base = tmp_path_factory.getbasetemp()  # made here, once, before any thread makes directories under it
     _builds = _Builds(tmp_path_factory)
-    for item in request.session.items:
-        if item.get_closest_marker("dbt") is None:
-            continue
-        for module in (__name__, item.module.__name__):
-            for build in _BACKGROUND.get(module, ()):
+    if any(item.get_closest_marker("dbt") for item in request.session.items):
+        _fork_server = ForkServer(sys.executable, str(DBT), base / "dbt-fork.sock")
+        _builds.pool.submit(_fork_server.start)  # its imports overlap the first tests
+    # The session's builds first (many modules' tests wait for them: the real build, started in the order
+    # of need, was once started only after eight modules' builds, and its first test sat waiting), then
+    # each module's own, in the order the tests first need them.
+    dbt_items = [item for item in request.session.items if item.get_closest_marker("dbt") is not None]
+    for session_builds in (True, False):
+        for item in dbt_items:
+            for build in _BACKGROUND.get(__name__ if session_builds else item.module.__name__, ()):
                 if set(build.fixtures) & set(item.fixturenames):
                     _builds.start(build)
     yield
     _builds.close()
     _builds = None
+    if _fork_server is not None:
+        _fork_server.stop()
+        _fork_server = None
 
 
 def built(func: Callable, tmp_path_factory: pytest.TempPathFactory):
@@ -368,6 +403,10 @@ _file_seconds: dict[str, float] = {}
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     path = report.nodeid.split("::", 1)[0]
     _file_seconds[path] = _file_seconds.get(path, 0.0) + report.duration
+    if DBT_RUN_LOG and report.duration > 1:  # the tests' own time line, beside the dbt runs'
+        with open(DBT_RUN_LOG, "a") as log:
+            log.write(json.dumps({"phase": report.when, "test": report.nodeid, "duration": round(report.duration, 1),
+                                  "stop": round(time.monotonic() - _SESSION_START, 1)}) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
