@@ -182,9 +182,9 @@ def parsed_project() -> Path:
             work = Path(_builds.factory.mktemp("dbt-parse")) if _builds else Path(tempfile.mkdtemp(prefix="dbt-parse"))
             env = {**os.environ, "SEGMENTS_DB": PARSED_DB_NAME, "DO_NOT_TRACK": "1"}
             env.pop("SEGMENTS_DATA", None)
-            result = subprocess.run([str(DBT), "parse", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-                                     "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-                                    cwd=work, env=env, capture_output=True, text=True, timeout=900)
+            result = _timed_run([str(DBT), "parse", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+                                 "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+                                cwd=work, env=env, fresh_process=False)
             assert result.returncode == 0, result.stdout[-3000:]
             _parsed.append(work / "target" / "partial_parse.msgpack")
         return _parsed[0]
@@ -281,13 +281,13 @@ def _background_builds(request, tmp_path_factory):
     global _builds, _fork_server
     base = tmp_path_factory.getbasetemp()  # made here, once, before any thread makes directories under it
     _builds = _Builds(tmp_path_factory)
-    if any(item.get_closest_marker("dbt") for item in request.session.items):
+    dbt_items = [item for item in request.session.items if item.get_closest_marker("dbt") is not None]
+    if dbt_items:
         _fork_server = ForkServer(sys.executable, str(DBT), base / "dbt-fork.sock")
         _builds.pool.submit(_fork_server.start)  # its imports overlap the first tests
     # The session's builds first (many modules' tests wait for them: the real build, started in the order
     # of need, was once started only after eight modules' builds, and its first test sat waiting), then
     # each module's own, in the order the tests first need them.
-    dbt_items = [item for item in request.session.items if item.get_closest_marker("dbt") is not None]
     for session_builds in (True, False):
         for item in dbt_items:
             for build in _BACKGROUND.get(__name__ if session_builds else item.module.__name__, ()):

@@ -119,7 +119,8 @@ class ForkServer:
         self.process: subprocess.Popen | None = None
         self.python = python
 
-    def _started(self) -> None:
+    def start(self) -> None:
+        """Start the server unless it runs (in a thread, say, so its imports overlap other work)."""
         with self.lock:
             if self.process is None:
                 env = {**os.environ, "DO_NOT_TRACK": "1"}
@@ -134,15 +135,11 @@ class ForkServer:
                 if line.strip() != "ready":
                     raise RuntimeError(f"the dbt fork server did not start (rc {self.process.poll()})")
 
-    def start(self) -> None:
-        """Start the server now (in a thread, say), so its imports overlap other work."""
-        self._started()
-
     def run(self, args: list[str], cwd: Path, env: dict[str, str], stdout: Path, stderr: Path,
             timeout: float) -> tuple[int, float]:
         """Run ``dbt *args`` in a fresh child; its exit code and CPU seconds. Killed after ``timeout``
         seconds (exit code -9)."""
-        self._started()
+        self.start()
         started = time.monotonic()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(str(self.socket_path))
