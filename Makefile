@@ -69,8 +69,10 @@ lint: setup
 	$(BIN)/ruff check
 	$(BIN)/sqlfluff lint models macros
 
+# The suite as two pytest processes side by side, one per core (tests/python/run_shards.py), sharing the
+# session's builds; each prints its output when it ends. `$(BIN)/python -m pytest` alone runs it in one.
 test: setup browser lint
-	$(BIN)/python -m pytest
+	$(BIN)/python tests/python/run_shards.py
 
 # ruff, then the tests that run no dbt (the tests marked dbt run the real dbt CLI): under a minute.
 # sqlfluff (about 10 s) is left to `make lint` and `make test`.

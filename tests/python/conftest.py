@@ -15,12 +15,21 @@ started, so `pytest -m "not dbt"` starts none.
 
 The dbt runs are children of one fork server (dbt_fork_server.py), which imports dbt once for the
 session.
+
+Shards: `make test` runs the suite as SHARDS pytest processes side by side (run_shards.py), each given
+its share of the test files (env SEGMENTS_TEST_SHARD, "i/n": files dealt by their weight, heaviest
+first, to the lightest shard) and one background worker. The session's builds are made once for all
+shards in a directory they share (env SEGMENTS_TEST_SHARED), under a file lock: each shard starts with
+a different one, and a shard that finds a build locked by another goes on with its own builds and waits
+for that one only when a test needs it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -46,8 +55,14 @@ GENERATED_CUSTOMERS = 3000
 GENERATED_SEED = 42
 #: Whether the test being set up or run carries the `dbt` marker (set by pytest_runtest_setup below).
 _test_may_run_dbt = False
+#: This process's shard and the number of shards ("i/n", env SEGMENTS_TEST_SHARD; unset, one shard).
+SHARD, SHARDS = (int(part) for part in os.environ.get("SEGMENTS_TEST_SHARD", "1/1").split("/"))
+#: The directory the shards share the session's builds in (env SEGMENTS_TEST_SHARED; unset, none).
+SHARED_DIR = os.environ.get("SEGMENTS_TEST_SHARED")
+#: The cores one shard may keep busy (the tests that run a process pool size it so).
+SHARD_CPUS = max(1, (os.cpu_count() or 1) // SHARDS)
 #: Builds run at once in the background (the machine has 2 cores; see the module docstring).
-BACKGROUND_WORKERS = 2
+BACKGROUND_WORKERS = 2 if SHARDS == 1 else 1
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -55,6 +70,80 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     # tryfirst: before the test's fixtures (the session builds among them) are set up.
     global _test_may_run_dbt
     _test_may_run_dbt = item.get_closest_marker("dbt") is not None
+
+
+# ---------------------------------------------------------------- shards
+
+#: Seconds a test file took in a whole run of `make test` (two shards; waiting for its builds included):
+#: the weights the files are dealt to shards by. A file not listed weighs DEFAULT_FILE_SECONDS.
+FILE_SECONDS = {
+    "test_predictions_e2e.py": 203, "test_k_stable.py": 197, "test_campaigns.py": 152, "test_core_selection.py": 95,
+    "test_order_exports_build.py": 81, "test_settings.py": 75, "test_determinism.py": 74, "test_report.py": 68,
+    "test_build_dates.py": 65, "test_pipeline_e2e.py": 52, "test_publish.py": 52, "test_segment_history.py": 51,
+    "test_segment_ids_real.py": 46, "test_segmentation_e2e.py": 44, "test_inspect_build.py": 28,
+    "test_redelivery_build.py": 26, "test_docs_metrics.py": 26, "test_plausibility_build.py": 24,
+    "test_new_customer_build.py": 20, "test_real_predictions.py": 19, "test_kmeans_fast.py": 17,
+    "test_value_reading.py": 16, "test_exports.py": 15, "test_netting_properties.py": 10,
+    "test_small_shops_build.py": 10, "test_generate.py": 8, "test_first_purchase.py": 8,
+}
+DEFAULT_FILE_SECONDS = 2.0
+
+
+def shard_of_files(files: list[str], shards: int) -> dict[str, int]:
+    """Each file's shard (1..shards): the heaviest file first, each to the shard with the least so far."""
+    load = [0.0] * shards
+    shard_of = {}
+    for file in sorted(files, key=lambda f: (-FILE_SECONDS.get(Path(f).name, DEFAULT_FILE_SECONDS), f)):
+        lightest = load.index(min(load))
+        load[lightest] += FILE_SECONDS.get(Path(file).name, DEFAULT_FILE_SECONDS)
+        shard_of[file] = lightest + 1
+    return shard_of
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SHARDS == 1:
+        return
+    shard_of = shard_of_files(sorted({item.nodeid.split("::")[0] for item in items}), SHARDS)
+    others = [item for item in items if shard_of[item.nodeid.split("::")[0]] != SHARD]
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = [item for item in items if shard_of[item.nodeid.split("::")[0]] == SHARD]
+
+
+#: What _shared returns when another shard holds the lock and the caller would not wait.
+ELSEWHERE = object()
+
+
+class _SharedTemp:
+    """mktemp, as pytest's TempPathFactory has it, under a directory the shards share."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def mktemp(self, basename: str, numbered: bool = True) -> Path:
+        return Path(tempfile.mkdtemp(prefix=basename, dir=self.root))
+
+
+def _shared(key: str, make: Callable, factory, wait: bool = True):
+    """``make(factory)`` once for every shard: with SHARED_DIR, made in a directory of its own there under
+    a file lock and pickled, and read back by the other shards; or ELSEWHERE when another shard holds
+    the lock and ``wait`` is false. A make that fails leaves nothing, and the next caller makes it."""
+    if SHARED_DIR is None:
+        return make(factory)
+    root = Path(SHARED_DIR) / key
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return ELSEWHERE
+        result_file = root / "result.pickle"
+        if result_file.exists():
+            return pickle.loads(result_file.read_bytes())
+        result = make(_SharedTemp(root))
+        (root / "result.pickle.part").write_bytes(pickle.dumps(result))
+        (root / "result.pickle.part").rename(result_file)
+        return result
 
 
 @dataclass(frozen=True)
@@ -161,7 +250,7 @@ def _timed_run(args: list[str], cwd: Path, env: dict[str, str], fresh_process: b
     if DBT_RUN_LOG:
         where = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0] or threading.current_thread().name
         with open(DBT_RUN_LOG, "a") as log:
-            log.write(json.dumps({"test": where, "start": round(started - _SESSION_START, 1), "cwd": str(cwd),
+            log.write(json.dumps({"shard": SHARD, "test": where, "start": round(started - _SESSION_START, 1), "cwd": str(cwd),
                                   "db": env.get("SEGMENTS_DB"),
                                   "args": args[1:4] + (args[-1:] if "--vars" in args else []),
                                   "wall": round(time.monotonic() - started, 1),
@@ -240,9 +329,15 @@ class _Builds:
         self.futures: dict[str, Future] = {}
         self.pool = ThreadPoolExecutor(max_workers=BACKGROUND_WORKERS, thread_name_prefix="dbt-build")
 
+    def _call(self, func: Callable, wait: bool):
+        """func's result; the session's builds (conftest's) through _shared, made once for all shards."""
+        if func.__module__ == __name__:
+            return _shared(BackgroundBuild(func, ()).key, func, self.factory, wait)
+        return func(self.factory)
+
     def _run(self, func: Callable):
         _background_thread.builds = True
-        return func(self.factory)
+        return self._call(func, wait=False)
 
     def start(self, build: BackgroundBuild) -> None:
         with self.lock:
@@ -260,10 +355,12 @@ class _Builds:
                 future.set_running_or_notify_cancel()
         if inline:
             try:
-                future.set_result(func(self.factory))
+                future.set_result(self._call(func, wait=True))
             except BaseException as error:  # a failed assertion or a skip, raised to the fixture below
                 future.set_exception(error)
-        return future.result()
+        result = future.result()
+        # Another shard was making it when the background worker came to it: wait for that shard's.
+        return self._call(func, wait=True) if result is ELSEWHERE else result
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -289,10 +386,14 @@ def _background_builds(request, tmp_path_factory):
     # of need, was once started only after eight modules' builds, and its first test sat waiting), then
     # each module's own, in the order the tests first need them.
     for session_builds in (True, False):
-        for item in dbt_items:
-            for build in _BACKGROUND.get(__name__ if session_builds else item.module.__name__, ()):
-                if set(build.fixtures) & set(item.fixturenames):
-                    _builds.start(build)
+        needed = [build for item in dbt_items
+                  for build in _BACKGROUND.get(__name__ if session_builds else item.module.__name__, ())
+                  if set(build.fixtures) & set(item.fixturenames)]
+        needed = list(dict.fromkeys(needed))
+        if session_builds:  # each shard starts with another of the session's builds (see the module docstring)
+            needed = needed[(SHARD - 1) % len(needed):] + needed[:(SHARD - 1) % len(needed)] if needed else needed
+        for build in needed:
+            _builds.start(build)
     yield
     _builds.close()
     _builds = None
@@ -316,8 +417,8 @@ def generated_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     """The generated data set's files (written once per session, from any thread)."""
     with _generated_lock:
         if not _generated_paths:
-            _generated_paths.update(write_dataset(tmp_path_factory.mktemp("generated"), n_customers=GENERATED_CUSTOMERS,
-                                                  seed=GENERATED_SEED))
+            _generated_paths.update(_shared("generated_paths", lambda factory: write_dataset(
+                factory.mktemp("generated"), n_customers=GENERATED_CUSTOMERS, seed=GENERATED_SEED), tmp_path_factory))
         return dict(_generated_paths)
 
 
@@ -405,7 +506,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _file_seconds[path] = _file_seconds.get(path, 0.0) + report.duration
     if DBT_RUN_LOG and report.duration > 1:  # the tests' own time line, beside the dbt runs'
         with open(DBT_RUN_LOG, "a") as log:
-            log.write(json.dumps({"phase": report.when, "test": report.nodeid, "duration": round(report.duration, 1),
+            log.write(json.dumps({"shard": SHARD, "phase": report.when, "test": report.nodeid,
+                                  "duration": round(report.duration, 1),
                                   "stop": round(time.monotonic() - _SESSION_START, 1)}) + "\n")
 
 

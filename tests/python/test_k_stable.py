@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from conftest import SHARD_CPUS
 from customer_segments.segmentation.selection import build_k_selection, chosen_k
 from customer_segments.segmentation.stability import MAX_STABILITY_SE, STABLE_ARI
 
@@ -33,9 +34,9 @@ def assert_k_is_stable(build, seeds: range) -> None:
     with duckdb.connect(str(build.db_path), read_only=True) as con:
         built_table = con.sql("select * from segment_k_selection order by k").df()
     shuffled = customers.sample(frac=1, random_state=7).reset_index(drop=True)
-    # The package computes on one thread (customer_segments/__init__.py): two processes use both cores
+    # The package computes on one thread (customer_segments/__init__.py): a process per core of the shard
     # (spawned, not forked: the session's background builds run in threads of this process).
-    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=SHARD_CPUS, mp_context=multiprocessing.get_context("spawn")) as pool:
         runs = [pool.submit(build_k_selection, customers, random_state=seed) for seed in seeds]
         in_shuffled_order = pool.submit(build_k_selection, shuffled)
         tables = [run.result() for run in runs]
